@@ -1,0 +1,1 @@
+"""Data access: MongoDB and EC2 behind small functions."""

@@ -1,0 +1,73 @@
+"""Cluster records in MongoDB: one document per (username, milvus-name), under a unique index."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from pymongo import ReturnDocument
+from pymongo.errors import DuplicateKeyError
+
+from milvus_cloud.dal.mongo import CLUSTER_HISTORY, CLUSTERS, get_db
+
+Record = dict[str, Any]
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _key(username: str, milvus_name: str) -> dict[str, str]:
+    return {"username": username, "milvus-name": milvus_name}
+
+
+def insert_cluster(record: Record) -> bool:
+    """Reserve the name. False if a record with this (username, milvus-name) already exists."""
+    try:
+        get_db()[CLUSTERS].insert_one(record)
+    except DuplicateKeyError:
+        return False
+    record.pop("_id", None)
+    return True
+
+
+def get_cluster(username: str, milvus_name: str) -> Record | None:
+    return get_db()[CLUSTERS].find_one(_key(username, milvus_name), {"_id": False})
+
+
+def list_clusters(username: str) -> list[Record]:
+    cursor = get_db()[CLUSTERS].find({"username": username}, {"_id": False}).sort("milvus-name", 1)
+    return list(cursor)
+
+
+def count_clusters(username: str) -> int:
+    return get_db()[CLUSTERS].count_documents({"username": username})
+
+
+def update_cluster(
+    username: str, milvus_name: str, changes: Record, *, only_in_states: Iterable[str] | None = None
+) -> Record | None:
+    """Apply changes; with only_in_states, only if the record is in one of them (a compare-and-set)."""
+    query: Record = _key(username, milvus_name)
+    if only_in_states is not None:
+        query["state"] = {"$in": list(only_in_states)}
+    return get_db()[CLUSTERS].find_one_and_update(
+        query,
+        {"$set": {**changes, "updated-at": now_iso()}},
+        projection={"_id": False},
+        return_document=ReturnDocument.AFTER,
+    )
+
+
+def delete_cluster(username: str, milvus_name: str) -> None:
+    get_db()[CLUSTERS].delete_one(_key(username, milvus_name))
+
+
+def archive_and_delete_cluster(username: str, milvus_name: str, final_state: str) -> None:
+    """Keep a copy in the history collection, then free the name for a new cluster."""
+    record = get_cluster(username, milvus_name)
+    if record is None:
+        return
+    get_db()[CLUSTER_HISTORY].insert_one({**record, "state": final_state, "archived-at": now_iso()})
+    delete_cluster(username, milvus_name)

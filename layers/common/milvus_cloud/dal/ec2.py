@@ -1,0 +1,145 @@
+"""EC2 helpers. Every resource is tagged at creation, so nothing billable ever exists untagged."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from milvus_cloud.dal.aws import client, error_code
+
+MANAGED_BY = "milvus-cloud"
+LIVE_STATES = ["pending", "running", "stopping", "stopped", "shutting-down"]
+Tags = list[dict[str, str]]
+
+
+def cluster_tags(username: str, milvus_name: str, name: str, node_type: str | None = None) -> Tags:
+    tags = {
+        "username": username,
+        "milvus-name": milvus_name,
+        "milvus-username": f"{username}/{milvus_name}",
+        "Name": name,
+        "managed-by": MANAGED_BY,
+    }
+    if node_type:
+        tags["node-type"] = node_type
+    return [{"Key": k, "Value": v} for k, v in tags.items()]
+
+
+def security_group_name(username: str, milvus_name: str) -> str:
+    return f"sg-{username}-{milvus_name}"
+
+
+def public_dns_name(public_ip: str, region: str) -> str:
+    """EC2's public DNS rule for a region (used until the instance reports its own)."""
+    host = "ec2-" + public_ip.replace(".", "-")
+    if region == "us-east-1":
+        return f"{host}.compute-1.amazonaws.com"
+    suffix = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
+    return f"{host}.{region}.compute.{suffix}"
+
+
+def allocate_address(tags: Tags) -> tuple[str, str]:
+    resp = client("ec2").allocate_address(
+        Domain="vpc", TagSpecifications=[{"ResourceType": "elastic-ip", "Tags": tags}]
+    )
+    return resp["AllocationId"], resp["PublicIp"]
+
+
+def create_security_group(group_name: str, vpc_id: str, tags: Tags) -> str:
+    """The cluster's own group: no whitelist yet, only the cluster's instances talking to each other."""
+    ec2 = client("ec2")
+    resp = ec2.create_security_group(
+        GroupName=group_name,
+        Description="milvus-cloud cluster whitelist",
+        VpcId=vpc_id,
+        TagSpecifications=[{"ResourceType": "security-group", "Tags": tags}],
+    )
+    group_id = str(resp["GroupId"])
+    ec2.authorize_security_group_ingress(
+        GroupId=group_id,
+        IpPermissions=[
+            {
+                "IpProtocol": "-1",
+                "UserIdGroupPairs": [{"GroupId": group_id, "Description": "cluster nodes talk to each other"}],
+            }
+        ],
+    )
+    return group_id
+
+
+def find_cluster_instances(cluster_key: str, states: Iterable[str] = LIVE_STATES) -> list[dict[str, Any]]:
+    pages = client("ec2").get_paginator("describe_instances").paginate(
+        Filters=[
+            {"Name": "tag:milvus-username", "Values": [cluster_key]},
+            {"Name": "tag:managed-by", "Values": [MANAGED_BY]},
+            {"Name": "instance-state-name", "Values": list(states)},
+        ]
+    )
+    return [inst for page in pages for res in page["Reservations"] for inst in res["Instances"]]
+
+
+def describe_instances(instance_ids: list[str]) -> list[dict[str, Any]]:
+    if not instance_ids:
+        return []
+    resp = client("ec2").describe_instances(InstanceIds=instance_ids)
+    return [inst for res in resp["Reservations"] for inst in res["Instances"]]
+
+
+def root_device_name(image_id: str) -> str:
+    images = client("ec2").describe_images(ImageIds=[image_id])["Images"]
+    if not images:
+        raise ValueError(f"image {image_id} not found")
+    return str(images[0].get("RootDeviceName", "/dev/xvda"))
+
+
+def run_instance(**params: Any) -> dict[str, Any]:
+    return dict(client("ec2").run_instances(MinCount=1, MaxCount=1, **params)["Instances"][0])
+
+
+def create_tags(resource_ids: list[str], tags: Tags) -> None:
+    if resource_ids:
+        client("ec2").create_tags(Resources=resource_ids, Tags=tags)
+
+
+def associate_address(allocation_id: str, instance_id: str) -> None:
+    client("ec2").associate_address(AllocationId=allocation_id, InstanceId=instance_id, AllowReassociation=True)
+
+
+def terminate_instances(instance_ids: list[str]) -> None:
+    if instance_ids:
+        client("ec2").terminate_instances(InstanceIds=instance_ids)
+
+
+def stop_instances(instance_ids: list[str]) -> None:
+    if instance_ids:
+        client("ec2").stop_instances(InstanceIds=instance_ids)
+
+
+def start_instances(instance_ids: list[str]) -> None:
+    if instance_ids:
+        client("ec2").start_instances(InstanceIds=instance_ids)
+
+
+def release_address(allocation_id: str) -> None:
+    """Disassociate (if needed) and release; an address already gone counts as released."""
+    ec2 = client("ec2")
+    try:
+        addresses = ec2.describe_addresses(AllocationIds=[allocation_id])["Addresses"]
+        for address in addresses:
+            if address.get("AssociationId"):
+                ec2.disassociate_address(AssociationId=address["AssociationId"])
+        ec2.release_address(AllocationId=allocation_id)
+    except ClientError as exc:
+        if error_code(exc) not in {"InvalidAllocationID.NotFound", "InvalidAddress.NotFound"}:
+            raise
+
+
+def delete_security_group(group_id: str) -> None:
+    """Delete the cluster's group; one already gone counts as deleted."""
+    try:
+        client("ec2").delete_security_group(GroupId=group_id)
+    except ClientError as exc:
+        if error_code(exc) not in {"InvalidGroup.NotFound", "InvalidGroupId.NotFound"}:
+            raise

@@ -1,0 +1,159 @@
+"""Create workflow steps that talk to EC2 only: launch, wait, tag, associate the Elastic IP."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from milvus_cloud.catalog import MilvusType, find_type
+from milvus_cloud.dal import ec2
+from milvus_cloud.dal.aws import error_code
+from milvus_cloud.errors import PermanentStepError
+from milvus_cloud.models import ClusterSpec
+from milvus_cloud.settings import get_settings
+from milvus_cloud.userdata import render_user_data
+
+ROOT_VOLUME_GIB = 30
+DATA_DEVICE = "/dev/sdf"
+
+
+def node_name(spec: ClusterSpec, node_type: str, index: int) -> str:
+    suffix = "master" if node_type == "master" else f"worker-{index}"
+    return f"milvus-{spec.username}-{spec.milvus_name}-{suffix}"
+
+
+def _cluster_type(spec: ClusterSpec) -> MilvusType:
+    mtype = find_type(spec.milvus_type)
+    if mtype is None:
+        raise PermanentStepError(f"unknown milvus-type {spec.milvus_type}")
+    return mtype
+
+
+def _launch_params(
+    spec: ClusterSpec, mtype: MilvusType, node_type: str, name: str, instance_type: str, master_ip: str | None
+) -> dict[str, Any]:
+    settings = get_settings()
+    volume = {"VolumeType": "gp3", "Encrypted": True, "DeleteOnTermination": True}
+    tag_spec = [
+        {"ResourceType": kind, "Tags": ec2.cluster_tags(spec.username, spec.milvus_name, name, node_type)}
+        for kind in ("instance", "volume", "network-interface")
+    ]
+    return {
+        "ImageId": settings.image_id,
+        "InstanceType": instance_type,
+        "KeyName": settings.key_pair_name,
+        "UserData": render_user_data(
+            milvus_type=mtype, node_type=node_type, cluster_key=spec.key, master_private_ip=master_ip  # type: ignore[arg-type]
+        ),
+        "NetworkInterfaces": [
+            {
+                "DeviceIndex": 0,
+                "SubnetId": settings.subnet_id,
+                "Groups": [settings.base_security_group_id, spec.security_group_id],
+                "AssociatePublicIpAddress": True,  # workers pull images; only the whitelist opens ports
+                "DeleteOnTermination": True,
+            }
+        ],
+        "BlockDeviceMappings": [
+            {"DeviceName": ec2.root_device_name(settings.image_id), "Ebs": {**volume, "VolumeSize": ROOT_VOLUME_GIB}},
+            {"DeviceName": DATA_DEVICE, "Ebs": {**volume, "VolumeSize": spec.disk_size}},
+        ],
+        "MetadataOptions": {"HttpTokens": "required", "HttpEndpoint": "enabled", "HttpPutResponseHopLimit": 2},
+        "TagSpecifications": tag_spec,
+    }
+
+
+def launch_instances(spec: ClusterSpec, launch_token: str) -> list[dict[str, str]]:
+    """Launch the master, then the workers with the master's private IP. A retry reuses what exists."""
+    mtype = _cluster_type(spec)
+    existing = {
+        tag["Value"]: inst
+        for inst in ec2.find_cluster_instances(spec.key, states=["pending", "running"])
+        for tag in inst.get("Tags", [])
+        if tag["Key"] == "Name"
+    }
+    master_ip: str | None = None
+    nodes = []
+    for index, (node_type, instance_type) in enumerate(mtype.node_types()):
+        name = node_name(spec, node_type, index)
+        instance = existing.get(name)
+        if instance is None:
+            params = _launch_params(spec, mtype, node_type, name, instance_type, master_ip)
+            # ClientToken makes AWS itself refuse a second launch of this node within the execution.
+            instance = ec2.run_instance(ClientToken=f"{launch_token[:40]}-{index}", **params)
+        if node_type == "master":
+            master_ip = instance["PrivateIpAddress"]
+        nodes.append({"node-type": node_type, "instance-id": instance["InstanceId"]})
+    return nodes
+
+
+def check_instances(instance_ids: list[str], target: str, attempt: int) -> dict[str, Any]:
+    """One poll: are all instances in the target state? Bounded by MAX_POLL_ATTEMPTS."""
+    if target == "terminated":
+        states = {inst["InstanceId"]: inst["State"]["Name"] for inst in _still_there(instance_ids)}
+        done = not states
+    else:
+        states = {inst["InstanceId"]: inst["State"]["Name"] for inst in ec2.describe_instances(instance_ids)}
+        done = all(state == target for state in states.values())
+    if target == "running":
+        lost = [iid for iid, state in states.items() if state in ("shutting-down", "terminated")]
+        if lost:
+            raise PermanentStepError(f"instance {lost[0]} stopped unexpectedly while starting")
+    if not done and attempt + 1 >= get_settings().max_poll_attempts:
+        raise PermanentStepError(f"timed out waiting for the instances to be {target}")
+    return {"attempt": attempt + 1, "done": done, "states": states}
+
+
+def _still_there(instance_ids: list[str]) -> list[dict[str, Any]]:
+    """Instances not yet terminated; one AWS no longer knows counts as terminated."""
+    try:
+        found = ec2.describe_instances(instance_ids)
+    except ClientError as exc:
+        if error_code(exc) != "InvalidInstanceID.NotFound":
+            raise
+        found = [ec2.describe_instances([iid])[0] for iid in instance_ids if _known(iid)]
+    return [inst for inst in found if inst["State"]["Name"] != "terminated"]
+
+
+def _known(instance_id: str) -> bool:
+    try:
+        return bool(ec2.describe_instances([instance_id]))
+    except ClientError:
+        return False
+
+
+def tag_resources(spec: ClusterSpec, nodes: list[dict[str, str]]) -> None:
+    """Tag what launch could not: the network interfaces (and volumes again, harmlessly)."""
+    by_id = {node["instance-id"]: node for node in nodes}
+    for inst in ec2.describe_instances(list(by_id)):
+        node_type = by_id[inst["InstanceId"]]["node-type"]
+        name = next((t["Value"] for t in inst.get("Tags", []) if t["Key"] == "Name"), inst["InstanceId"])
+        resources = [eni["NetworkInterfaceId"] for eni in inst.get("NetworkInterfaces", [])]
+        resources += [bdm["Ebs"]["VolumeId"] for bdm in inst.get("BlockDeviceMappings", []) if "Ebs" in bdm]
+        ec2.create_tags(resources, ec2.cluster_tags(spec.username, spec.milvus_name, name, node_type))
+
+
+def associate_address(spec: ClusterSpec, nodes: list[dict[str, str]]) -> dict[str, Any]:
+    """Give the master the cluster's Elastic IP; return the instances as the record holds them."""
+    master = next(node for node in nodes if node["node-type"] == "master")
+    ec2.associate_address(spec.allocation_id, master["instance-id"])
+    return describe_nodes(nodes)
+
+
+def describe_nodes(nodes: list[dict[str, str]]) -> dict[str, Any]:
+    by_id = {inst["InstanceId"]: inst for inst in ec2.describe_instances([n["instance-id"] for n in nodes])}
+    records = []
+    for node in nodes:
+        inst = by_id[node["instance-id"]]
+        records.append(
+            {
+                "node-type": node["node-type"],
+                "instance-id": node["instance-id"],
+                "key-pair": inst.get("KeyName", ""),
+                "public-ip": inst.get("PublicIpAddress"),
+                "private-ip": inst.get("PrivateIpAddress"),
+            }
+        )
+    master = by_id[next(n["instance-id"] for n in nodes if n["node-type"] == "master")]
+    return {"instances": records, "milvus-url": master.get("PublicDnsName") or ""}

@@ -1,0 +1,20 @@
+"""Workflow steps that remove a cluster's AWS resources (rollback of create, and delete)."""
+
+from __future__ import annotations
+
+from milvus_cloud.dal import ec2
+
+
+def terminate_cluster_instances(cluster_key: str) -> list[str]:
+    """Terminate every live instance tagged with the cluster, whatever launch got to record."""
+    instance_ids = [inst["InstanceId"] for inst in ec2.find_cluster_instances(cluster_key)]
+    ec2.terminate_instances(instance_ids)
+    return instance_ids
+
+
+def release_network(allocation_id: str | None, security_group_id: str | None) -> None:
+    """Release the Elastic IP and delete the cluster's group: after the instances' interfaces are gone."""
+    if allocation_id:
+        ec2.release_address(allocation_id)
+    if security_group_id:
+        ec2.delete_security_group(security_group_id)

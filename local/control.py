@@ -1,0 +1,19 @@
+"""The local stack's control routes (/_local/...): fault injection and call counts, for tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from local import faults
+
+
+def control_handler(method: str, path: str, body: Any) -> tuple[int, Any]:
+    if path == "/_local/faults" and method == "PUT":
+        faults.set_faults([faults.Fault(**item) for item in (body or [])])
+        return 200, {"status": "success"}
+    if path == "/_local/faults" and method == "DELETE":
+        faults.set_faults([])
+        return 200, {"status": "success"}
+    if path == "/_local/calls" and method == "GET":
+        return 200, dict(faults.calls)
+    return 404, {"status": "failed", "description": f"no such control route: {path}", "code": "no-such-route"}

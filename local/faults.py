@@ -1,0 +1,54 @@
+"""Fault injection for the local stack: make a named AWS call fail, through botocore's event hooks."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from botocore.awsrequest import AWSResponse
+
+
+@dataclass
+class Fault:
+    operation: str  # e.g. "RunInstances"
+    code: str  # e.g. "InsufficientInstanceCapacity"
+    times: int = 1_000_000  # how many calls fail (a few for a transient fault)
+    skip: int = 0  # let this many calls through first
+    status: int = 400
+
+
+_lock = threading.Lock()
+_faults: list[Fault] = []
+calls: dict[str, int] = {}
+
+
+def set_faults(faults: list[Fault]) -> None:
+    with _lock:
+        _faults[:] = faults
+
+
+def _before_call(model: Any, **_: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
+    name = model.name
+    with _lock:
+        calls[name] = calls.get(name, 0) + 1
+        for fault in _faults:
+            if fault.operation != name or fault.times <= 0:
+                continue
+            if fault.skip > 0:
+                fault.skip -= 1
+                continue
+            fault.times -= 1
+            body = {
+                "Error": {"Code": fault.code, "Message": f"injected fault on {name}"},
+                "ResponseMetadata": {"HTTPStatusCode": fault.status},
+            }
+            return AWSResponse("http://fault", fault.status, {}, None), body
+    return None
+
+
+def install() -> None:
+    """Hook every boto3 client made from now on in this process (the handlers', not moto's own)."""
+    boto3.setup_default_session()
+    boto3.DEFAULT_SESSION.events.register("before-call.*.*", _before_call)  # type: ignore[union-attr]
