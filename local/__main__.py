@@ -37,10 +37,10 @@ def token(username: str, ttl_hours: float | None) -> None:
         info = read_stack_file()
         os.environ["MONGODB_URI"] = info["mongodb"]
         os.environ.setdefault("MONGODB_DATABASE", info["database"])
+    import re
+
     from milvus_cloud.logic.auth import issue_session
     from milvus_cloud.models import NAME_PATTERN
-
-    import re
 
     if not re.fullmatch(NAME_PATTERN, username):
         sys.exit(f"invalid username {username!r}: lower-case letters, digits and -, 3-40, starting with a letter")

@@ -11,6 +11,8 @@ import requests
 
 from local.stack import LocalStack
 
+Json = dict[str, Any]
+
 USER, CLUSTER = "milvus-test", "search-cats"
 
 
@@ -36,7 +38,13 @@ def run(info: dict[str, str]) -> int:
     token = issue_session(USER)
     print(f"local stack up: API {api}, AWS (moto) {info['aws']}, MongoDB {info['mongodb']}")
     print(f"issued a session token for {USER}")
-    create = {"session-token": token, "username": USER, "milvus-name": CLUSTER, "milvus-type": "M5", "disk-size": 50}
+    create: Json = {
+        "session-token": token,
+        "username": USER,
+        "milvus-name": CLUSTER,
+        "milvus-type": "M5",
+        "disk-size": 50,
+    }
     show("POST /milvus", requests.post(f"{api}/milvus", json=create, timeout=30))
     headers = {"Authorization": f"Bearer {token}"}
     deadline = time.monotonic() + 120
@@ -50,15 +58,22 @@ def run(info: dict[str, str]) -> int:
     if cluster.get("state") != "running":
         print("the cluster did not reach running")
         return 1
-    whitelist = {
-        "session-token": token, "username": USER, "milvus-name": CLUSTER,
-        "ip-ranges": [{"source-ip": "115.236.166.154/32", "port-type": "milvus-port"},
-                      {"source-ip": "115.236.166.154/32", "port-type": "milvus-em-port"}],
+    whitelist: Json = {
+        "session-token": token,
+        "username": USER,
+        "milvus-name": CLUSTER,
+        "ip-ranges": [
+            {"source-ip": "115.236.166.154/32", "port-type": "milvus-port"},
+            {"source-ip": "115.236.166.154/32", "port-type": "milvus-em-port"},
+        ],
     }
     reply = requests.put(f"{api}/milvus/{CLUSTER}/whitelist", json=whitelist, timeout=30)
     show(f"PUT /milvus/{CLUSTER}/whitelist", reply)
     if reply.status_code == 200:
-        show(f"GET /milvus/{CLUSTER}/whitelist", requests.get(f"{api}/milvus/{CLUSTER}/whitelist", headers=headers, timeout=30))
+        show(
+            f"GET /milvus/{CLUSTER}/whitelist",
+            requests.get(f"{api}/milvus/{CLUSTER}/whitelist", headers=headers, timeout=30),
+        )
     from milvus_cloud.dal.clusters import get_cluster
 
     print("\n== the stored record (MongoDB)")

@@ -51,4 +51,4 @@ def _before_call(model: Any, **_: Any) -> tuple[AWSResponse, dict[str, Any]] | N
 def install() -> None:
     """Hook every boto3 client made from now on in this process (the handlers', not moto's own)."""
     boto3.setup_default_session()
-    boto3.DEFAULT_SESSION.events.register("before-call.*.*", _before_call)  # type: ignore[union-attr]
+    boto3.DEFAULT_SESSION.events.register("before-call.*.*", _before_call)

@@ -29,7 +29,9 @@ def compile_routes(functions: dict[str, list[tuple[str, str]]]) -> list[Route]:
     return sorted(routes, key=lambda r: r[2].count("{"))
 
 
-def proxy_event(method: str, raw_path: str, resource: str, params: dict[str, str], headers: dict[str, str], body: bytes) -> dict[str, Any]:
+def proxy_event(
+    method: str, raw_path: str, resource: str, params: dict[str, str], headers: dict[str, str], body: bytes
+) -> dict[str, Any]:
     split = urlsplit(raw_path)
     query = parse_qs(split.query)
     text = body.decode("utf-8", errors="replace") if body else None
@@ -61,7 +63,9 @@ def failure(description: str, code: str) -> str:
     return json.dumps({"status": "failed", "description": description, "code": code})
 
 
-def make_server(host: str, port: int, routes: list[Route], invoke: Invoke, control: ControlHandler) -> ThreadingHTTPServer:
+def make_server(
+    host: str, port: int, routes: list[Route], invoke: Invoke, control: ControlHandler
+) -> ThreadingHTTPServer:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 

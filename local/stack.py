@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -60,10 +61,8 @@ class LocalStack:
 
     def stop(self) -> None:
         for stop in reversed(self._stops):
-            try:
+            with contextlib.suppress(Exception):  # stopping is best effort
                 stop()
-            except Exception:  # noqa: BLE001, S110 - stopping is best effort
-                pass
         self._stops.clear()
         if STACK_FILE.exists() and json.loads(STACK_FILE.read_text()).get("api") == self.info.get("api"):
             STACK_FILE.unlink()
@@ -99,7 +98,9 @@ class LocalStack:
 
         stack = self
 
-        def invoke(_backend: Any, function_name: str, qualifier: Any, body: Any, headers: Any, response_headers: Any) -> bytes:
+        def invoke(
+            _backend: Any, function_name: str, qualifier: Any, body: Any, headers: Any, response_headers: Any
+        ) -> bytes:
             return stack.registry.moto_invoke(function_name, body, response_headers)
 
         LambdaSimpleBackend.invoke = invoke  # type: ignore[method-assign,assignment]
@@ -122,7 +123,9 @@ class LocalStack:
         )
 
     def _param(self, name: str) -> str:
-        return os.environ.get(f"LOCAL_{name.upper()}", LOCAL_PARAMETERS.get(name) or str(self.template.parameter_default(name)))
+        return os.environ.get(
+            f"LOCAL_{name.upper()}", LOCAL_PARAMETERS.get(name) or str(self.template.parameter_default(name))
+        )
 
     def _deploy_shared_resources(self) -> dict[str, str]:
         """What template.yaml's parameters point at and its own resources, created in moto as deploying would."""
@@ -136,18 +139,31 @@ class LocalStack:
         image_id = boto3.client("ssm", region_name=REGION).get_parameter(Name=image_path)["Parameter"]["Value"]
 
         params = {name: self._param(name) for name in self.template.raw["Parameters"]}
-        refs = {**params, "VpcId": vpc_id, "SubnetId": subnet_id, "ImageId": image_id, "AWS::Region": REGION,
-                "AWS::AccountId": ACCOUNT, "AWS::Partition": "aws"}
+        refs = {
+            **params,
+            "VpcId": vpc_id,
+            "SubnetId": subnet_id,
+            "ImageId": image_id,
+            "AWS::Region": REGION,
+            "AWS::AccountId": ACCOUNT,
+            "AWS::Partition": "aws",
+        }
         base = self.template.resource("BaseSecurityGroup")["Properties"]
         group_id = ec2.create_security_group(
-            GroupName=base["GroupName"], Description=base["GroupDescription"], VpcId=vpc_id,
+            GroupName=base["GroupName"],
+            Description=base["GroupDescription"],
+            VpcId=vpc_id,
             TagSpecifications=[{"ResourceType": "security-group", "Tags": base["Tags"]}],
         )["GroupId"]
         ec2.authorize_security_group_ingress(
             GroupId=group_id,
             IpPermissions=[
-                {"IpProtocol": r["IpProtocol"], "FromPort": r["FromPort"], "ToPort": r["ToPort"],
-                 "IpRanges": [{"CidrIp": resolve(r["CidrIp"], refs), "Description": r.get("Description", "")}]}
+                {
+                    "IpProtocol": r["IpProtocol"],
+                    "FromPort": r["FromPort"],
+                    "ToPort": r["ToPort"],
+                    "IpRanges": [{"CidrIp": resolve(r["CidrIp"], refs), "Description": r.get("Description", "")}],
+                }
                 for r in base["SecurityGroupIngress"]
             ],
         )
@@ -162,8 +178,13 @@ class LocalStack:
         with zipfile.ZipFile(buf, "w") as zf:
             zf.writestr("app.py", "# dispatched to the project's handler by the local stack\n")
         for logical_id in self.template.functions:
-            lam.create_function(FunctionName=logical_id, Runtime="python3.13", Role=role, Handler="app.lambda_handler",
-                                Code={"ZipFile": buf.getvalue()})
+            lam.create_function(
+                FunctionName=logical_id,
+                Runtime="python3.13",
+                Role=role,
+                Handler="app.lambda_handler",
+                Code={"ZipFile": buf.getvalue()},
+            )
             refs[logical_id] = logical_id
             refs[f"{logical_id}.Arn"] = self.registry.arn(logical_id)
 

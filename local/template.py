@@ -26,13 +26,19 @@ def _tag(name: str, split_getatt: bool = False) -> Any:
         elif isinstance(node, yaml.SequenceNode):
             value = loader.construct_sequence(node, deep=True)
         else:
-            value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+            value = loader.construct_mapping(node, deep=True)
         return {name: value}
 
     return construct
 
 
-for _short, _long in {"Ref": "Ref", "Sub": "Fn::Sub", "GetAtt": "Fn::GetAtt", "Join": "Fn::Join", "If": "Fn::If"}.items():
+for _short, _long in {
+    "Ref": "Ref",
+    "Sub": "Fn::Sub",
+    "GetAtt": "Fn::GetAtt",
+    "Join": "Fn::Join",
+    "If": "Fn::If",
+}.items():
     _CfnLoader.add_constructor(f"!{_short}", _tag(_long, split_getatt=_short == "GetAtt"))
 
 
@@ -72,7 +78,10 @@ def load_template(path: Path = TEMPLATE) -> Template:
     for logical_id, res in raw["Resources"].items():
         props = res.get("Properties", {})
         if res["Type"] == "AWS::Serverless::Function":
-            env = {**globals_fn.get("Environment", {}).get("Variables", {}), **props.get("Environment", {}).get("Variables", {})}
+            env = {
+                **globals_fn.get("Environment", {}).get("Variables", {}),
+                **props.get("Environment", {}).get("Variables", {}),
+            }
             routes = [
                 (ev["Properties"]["Method"].upper(), ev["Properties"]["Path"])
                 for ev in props.get("Events", {}).values()

@@ -1,6 +1,7 @@
 """GET /milvus/{milvus-name}: describe one of the caller's clusters."""
 
 from aws_lambda_powertools.event_handler import Response
+
 from milvus_cloud.api import authenticate, build_resolver, lambda_entry, success
 from milvus_cloud.logic.read import describe_cluster
 from milvus_cloud.models import ClusterResponse

@@ -1,6 +1,7 @@
 """GET /milvus: the caller's clusters, and only theirs."""
 
 from aws_lambda_powertools.event_handler import Response
+
 from milvus_cloud.api import authenticate, build_resolver, lambda_entry, success
 from milvus_cloud.logic.read import list_user_clusters
 from milvus_cloud.models import ClusterListResponse

@@ -1,6 +1,7 @@
 """GET /milvus-types: the type catalog. Public: no token, no database."""
 
 from aws_lambda_powertools.event_handler import Response
+
 from milvus_cloud.api import build_resolver, lambda_entry, success
 from milvus_cloud.logic.types import milvus_types
 from milvus_cloud.models import MilvusTypesResponse

@@ -82,10 +82,14 @@ def map_fault(exc: Exception) -> ApiError:
     retry_after = get_settings().retry_after_seconds
     if isinstance(exc, PyMongoError):
         logger.exception("MongoDB unavailable")
-        return ServiceUnavailable("the database is unavailable; retry later", retry_after=retry_after, code="database-unavailable")
+        return ServiceUnavailable(
+            "the database is unavailable; retry later", retry_after=retry_after, code="database-unavailable"
+        )
     if type(exc).__module__.startswith("botocore"):
         logger.exception("AWS call failed")
-        return ServiceUnavailable("AWS is unavailable or out of capacity; retry later", retry_after=retry_after, code="aws-unavailable")
+        return ServiceUnavailable(
+            "AWS is unavailable or out of capacity; retry later", retry_after=retry_after, code="aws-unavailable"
+        )
     logger.exception("unexpected error")
     return ApiError("internal error")
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 from functools import cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+NodeType = Literal["master", "worker"]
 CATALOG_FILE = Path(__file__).with_name("milvus_types.json")
 
 
@@ -27,9 +29,11 @@ class MilvusType(BaseModel):
     min_disk_size: int = Field(alias="min-disk-size", gt=0)
     max_disk_size: int = Field(alias="max-disk-size", gt=0)
 
-    def node_types(self) -> list[tuple[str, str]]:
+    def node_types(self) -> list[tuple[NodeType, str]]:
         """(node-type, EC2 instance type) for every node, master first."""
-        workers = [("worker", self.worker_instance_type or self.master_instance_type)] * self.worker_count
+        workers: list[tuple[NodeType, str]] = [
+            ("worker", self.worker_instance_type or self.master_instance_type)
+        ] * self.worker_count
         return [("master", self.master_instance_type), *workers]
 
 

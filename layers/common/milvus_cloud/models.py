@@ -7,7 +7,9 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
 NAME_PATTERN = r"^[a-z][a-z0-9-]{2,39}$"
-Name = Annotated[StrictStr, Field(pattern=NAME_PATTERN, description="lower-case letters, digits and -, 3-40, starts with a letter")]
+Name = Annotated[
+    StrictStr, Field(pattern=NAME_PATTERN, description="lower-case letters, digits and -, 3-40, starts with a letter")
+]
 Token = Annotated[StrictStr, Field(min_length=1, max_length=256)]
 ClusterState = Literal["creating", "running", "suspending", "suspended", "resuming", "deleting", "failed"]
 

@@ -15,7 +15,13 @@ from milvus_cloud.observability import logger, metrics, tracer
 
 StepHandler = Callable[[dict[str, Any], Any], Any]
 # pymongo's retryable faults, by name so that EC2-only steps never import pymongo.
-MONGO_TRANSIENT = {"AutoReconnect", "ConnectionFailure", "NetworkTimeout", "ServerSelectionTimeoutError", "ExecutionTimeout"}
+MONGO_TRANSIENT = {
+    "AutoReconnect",
+    "ConnectionFailure",
+    "NetworkTimeout",
+    "ServerSelectionTimeoutError",
+    "ExecutionTimeout",
+}
 
 
 def workflow_step(fn: Callable[[dict[str, Any]], Any]) -> StepHandler:

@@ -7,7 +7,8 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, EndpointConnectionError
+from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
+from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from milvus_cloud.settings import get_settings
 
@@ -33,7 +34,7 @@ _CONFIG = Config(retries={"mode": "standard", "max_attempts": 4}, connect_timeou
 
 @cache
 def client(service: str) -> Any:
-    return boto3.client(service, region_name=get_settings().region, config=_CONFIG)  # type: ignore[call-overload]
+    return boto3.client(service, region_name=get_settings().region, config=_CONFIG)
 
 
 def error_code(exc: BaseException) -> str:
@@ -43,7 +44,7 @@ def error_code(exc: BaseException) -> str:
 
 
 def is_transient(exc: BaseException) -> bool:
-    if isinstance(exc, (EndpointConnectionError, ConnectionError)):
+    if isinstance(exc, (EndpointConnectionError, BotoConnectionError)):
         return True
     if isinstance(exc, ClientError):
         return error_code(exc) in TRANSIENT_CODES

@@ -70,12 +70,16 @@ def create_security_group(group_name: str, vpc_id: str, tags: Tags) -> str:
 
 
 def find_cluster_instances(cluster_key: str, states: Iterable[str] = LIVE_STATES) -> list[dict[str, Any]]:
-    pages = client("ec2").get_paginator("describe_instances").paginate(
-        Filters=[
-            {"Name": "tag:milvus-username", "Values": [cluster_key]},
-            {"Name": "tag:managed-by", "Values": [MANAGED_BY]},
-            {"Name": "instance-state-name", "Values": list(states)},
-        ]
+    pages = (
+        client("ec2")
+        .get_paginator("describe_instances")
+        .paginate(
+            Filters=[
+                {"Name": "tag:milvus-username", "Values": [cluster_key]},
+                {"Name": "tag:managed-by", "Values": [MANAGED_BY]},
+                {"Name": "instance-state-name", "Values": list(states)},
+            ]
+        )
     )
     return [inst for page in pages for res in page["Reservations"] for inst in res["Instances"]]
 

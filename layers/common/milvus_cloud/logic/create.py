@@ -34,18 +34,30 @@ def create_cluster(username: str, request: CreateClusterRequest, idempotency_key
     """The create response body. With an Idempotency-Key, a retry gets the first answer back."""
     if not idempotency_key:
         return _create(username, request)
-    payload = {"owner": username, "key": idempotency_key, "request": request.model_dump(mode="json", exclude={"session_token"})}
+    payload = {
+        "owner": username,
+        "key": idempotency_key,
+        "request": request.model_dump(mode="json", exclude={"session_token"}),
+    }
     try:
         return _idempotent_create(payload=payload)
     except IdempotencyValidationError as exc:
-        raise Conflict("this Idempotency-Key was already used with a different request body", code="idempotency-key-reused") from exc
+        raise Conflict(
+            "this Idempotency-Key was already used with a different request body", code="idempotency-key-reused"
+        ) from exc
     except IdempotencyAlreadyInProgressError as exc:
-        raise Conflict("a request with this Idempotency-Key is still in progress; retry shortly", code="idempotency-in-progress") from exc
+        raise Conflict(
+            "a request with this Idempotency-Key is still in progress; retry shortly", code="idempotency-in-progress"
+        ) from exc
     except IdempotencyPersistenceLayerError as exc:
-        raise ServiceUnavailable("the database is unavailable; retry later", retry_after=get_settings().retry_after_seconds) from exc
+        raise ServiceUnavailable(
+            "the database is unavailable; retry later", retry_after=get_settings().retry_after_seconds
+        ) from exc
 
 
-@idempotent_function(data_keyword_argument="payload", persistence_store=MongoPersistenceLayer(), config=idempotency_config)
+@idempotent_function(
+    data_keyword_argument="payload", persistence_store=MongoPersistenceLayer(), config=idempotency_config
+)
 def _idempotent_create(payload: dict[str, Any]) -> dict[str, Any]:
     request = CreateClusterRequest.model_validate(payload["request"])
     return _create(payload["owner"], request)
@@ -56,7 +68,9 @@ def check_request(username: str, request: CreateClusterRequest) -> MilvusType:
     mtype = find_type(request.milvus_type)
     if mtype is None:
         known = ", ".join(load_catalog())
-        raise BadRequest(f"unknown milvus-type: {request.milvus_type}; choose one of {known}", code="unknown-milvus-type")
+        raise BadRequest(
+            f"unknown milvus-type: {request.milvus_type}; choose one of {known}", code="unknown-milvus-type"
+        )
     if not mtype.min_disk_size <= request.disk_size <= mtype.max_disk_size:
         raise BadRequest(
             f"disk-size must be between {mtype.min_disk_size} and {mtype.max_disk_size} GiB for {mtype.name}",
@@ -117,8 +131,13 @@ def _create(username: str, request: CreateClusterRequest) -> dict[str, Any]:
         _undo(username, request.milvus_name, created)
         raise
     answer = CreateClusterResponse.model_validate(
-        {"milvus-name": request.milvus_name, "milvus-url": url, "milvus-port": record["milvus-port"],
-         "milvus-em-port": record["milvus-em-port"], "state": "creating"}
+        {
+            "milvus-name": request.milvus_name,
+            "milvus-url": url,
+            "milvus-port": record["milvus-port"],
+            "milvus-em-port": record["milvus-em-port"],
+            "state": "creating",
+        }
     )
     return answer.model_dump(by_alias=True)
 
@@ -155,9 +174,11 @@ def _start_workflow(username: str, request: CreateClusterRequest, created: dict[
 def _undo(username: str, milvus_name: str, created: dict[str, str]) -> None:
     """Best effort: free what was made, then the name. Whatever fails here the orphan sweep finds by tag."""
     steps = [
-        lambda: client("stepfunctions").stop_execution(executionArn=created["execution-arn"])
-        if "execution-arn" in created
-        else None,
+        lambda: (
+            client("stepfunctions").stop_execution(executionArn=created["execution-arn"])
+            if "execution-arn" in created
+            else None
+        ),
         lambda: ec2.delete_security_group(created["security-group-id"]) if "security-group-id" in created else None,
         lambda: ec2.release_address(created["allocation-id"]) if "allocation-id" in created else None,
         lambda: clusters.delete_cluster(username, milvus_name),
@@ -165,5 +186,5 @@ def _undo(username: str, milvus_name: str, created: dict[str, str]) -> None:
     for step in steps:
         try:
             step()
-        except Exception:
+        except Exception:  # noqa: BLE001 - undo goes on; the orphan sweep finds what is left
             logger.exception("undo step failed")

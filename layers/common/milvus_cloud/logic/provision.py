@@ -6,7 +6,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from milvus_cloud.catalog import MilvusType, find_type
+from milvus_cloud.catalog import MilvusType, NodeType, find_type
 from milvus_cloud.dal import ec2
 from milvus_cloud.dal.aws import error_code
 from milvus_cloud.errors import PermanentStepError
@@ -31,7 +31,7 @@ def _cluster_type(spec: ClusterSpec) -> MilvusType:
 
 
 def _launch_params(
-    spec: ClusterSpec, mtype: MilvusType, node_type: str, name: str, instance_type: str, master_ip: str | None
+    spec: ClusterSpec, mtype: MilvusType, node_type: NodeType, name: str, instance_type: str, master_ip: str | None
 ) -> dict[str, Any]:
     settings = get_settings()
     volume = {"VolumeType": "gp3", "Encrypted": True, "DeleteOnTermination": True}
@@ -44,7 +44,10 @@ def _launch_params(
         "InstanceType": instance_type,
         "KeyName": settings.key_pair_name,
         "UserData": render_user_data(
-            milvus_type=mtype, node_type=node_type, cluster_key=spec.key, master_private_ip=master_ip  # type: ignore[arg-type]
+            milvus_type=mtype,
+            node_type=node_type,
+            cluster_key=spec.key,
+            master_private_ip=master_ip,
         ),
         "NetworkInterfaces": [
             {

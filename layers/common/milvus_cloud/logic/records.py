@@ -42,5 +42,9 @@ def remove_cluster(username: str, milvus_name: str) -> None:
     clusters.archive_and_delete_cluster(username, milvus_name, final_state="deleted")
 
 
-def set_state(username: str, milvus_name: str, state: str, expected: list[str], extra: dict[str, Any] | None = None) -> None:
-    clusters.update_cluster(username, milvus_name, {"state": state, "state-reason": None, **(extra or {})}, only_in_states=expected)
+def set_state(
+    username: str, milvus_name: str, state: str, expected: list[str], extra: dict[str, Any] | None = None
+) -> None:
+    clusters.update_cluster(
+        username, milvus_name, {"state": state, "state-reason": None, **(extra or {})}, only_in_states=expected
+    )

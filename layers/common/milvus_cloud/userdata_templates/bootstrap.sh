@@ -61,10 +61,11 @@ imds() {
 }
 
 # On Nitro instances an EBS volume attached as /dev/sdf appears as some /dev/nvmeXn1, the number
-# depending on discovery order. IMDS cannot help: its block-device-mapping lists only launch-time
-# volumes and no volume ids. The EBS NVMe controller, however, records the requested name: AL2023's
-# amazon-ec2-utils udev rules read it and create the /dev/sdf (or /dev/xvdf) symlink; if the rule has
-# not run, ask each EBS controller ourselves with ebsnvme-id (from the same package).
+# depending on discovery order, and "the other NVMe disk" may be instance store (g4dn has one). IMDS
+# cannot help: its block-device-mapping lists only launch-time volumes and no volume ids. The EBS
+# NVMe controller, however, records the requested name: AL2023's amazon-ec2-utils udev rules read it
+# and create the /dev/sdf (or /dev/xvdf) symlink; if that has not happened, ask each EBS controller
+# ourselves with ebsnvme-id (same package).
 find_data_device() {
 	local want=${DATA_DEVICE#/dev/} link dev name
 	udevadm settle --timeout=10 || true
@@ -142,8 +143,9 @@ install_nvidia() {
 	if nvidia-smi >/dev/null 2>&1; then
 		log "NVIDIA driver already installed"
 	else
-		# NVIDIA's CUDA repository for AL2023; DKMS builds the open kernel modules for the running kernel.
-		retry dnf install -y "kernel-devel-$(uname -r)" "kernel-headers-$(uname -r)" "kernel-modules-extra-$(uname -r)"
+		# NVIDIA's CUDA repository for AL2023; DKMS builds the open kernel modules for the running kernel,
+		# whose build tree comes from kernel-devel or kernel6.12-devel depending on the AMI.
+		retry dnf install -y "kernel-devel-uname-r == $(uname -r)"
 		retry curl -fsSL -o /etc/yum.repos.d/cuda-amzn2023.repo \
 			https://developer.download.nvidia.com/compute/cuda/repos/amzn2023/x86_64/cuda-amzn2023.repo
 		retry dnf module enable -y "nvidia-driver:$NVIDIA_DRIVER_STREAM"
