@@ -21,7 +21,7 @@ from local.template import ROOT, Template, load_template, render_definition, res
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
 DATABASE = "milvus_cloud"
-STACK_FILE = ROOT / ".local" / "stack.json"
+STACK_FILE = Path(os.environ.get("LOCAL_STACK_FILE") or ROOT / ".local" / "stack.json")
 # The local stack's answers to the template's parameters: seconds, not minutes, of waiting.
 LOCAL_PARAMETERS = {
     "KeyPairName": "milvus-cloud-local",

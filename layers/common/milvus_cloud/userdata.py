@@ -22,7 +22,8 @@ Pulsar nor Kafka):
 Cluster containers use host networking, since each Milvus component registers ``<private ip>:<port>``
 in etcd for the others to dial: the security group must open those ports between the cluster's nodes.
 MinIO keeps its documented default credentials (minioadmin) because it is reachable only inside that
-group and the workers must know them.
+group and the workers must know them. GPU types run ``milvusdb/milvus:<version>-gpu`` on every node,
+each Milvus container reserving the instance's GPUs (query and data nodes are the ones using them).
 """
 
 from __future__ import annotations
