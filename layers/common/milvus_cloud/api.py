@@ -12,6 +12,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
+from milvus_cloud.models import ClusterActionRequest
 from milvus_cloud.errors import ApiError, BadRequest, NotFound, ServiceUnavailable, Unauthorized
 from milvus_cloud.observability import logger, metrics, tracer
 from milvus_cloud.settings import get_settings
@@ -109,6 +110,15 @@ def authenticate(app: APIGatewayRestResolver, body_token: str | None = None, use
     from milvus_cloud.logic.auth import authenticate_token  # lazy: public routes never load pymongo
 
     return authenticate_token(request_token(app, body_token), username)
+
+
+def authenticate_action(app: APIGatewayRestResolver, body: ClusterActionRequest | None, milvus_name: str) -> str:
+    """Delete, suspend and resume: the token from the optional body or the header; names must agree."""
+    if body is None:
+        return authenticate(app)
+    if body.milvus_name is not None and body.milvus_name != milvus_name:
+        raise BadRequest("milvus-name in the body must equal the one in the path", code="name-mismatch")
+    return authenticate(app, body.session_token, body.username)
 
 
 def lambda_entry(app: APIGatewayRestResolver) -> Handler:

@@ -127,3 +127,42 @@ class ClusterSpec(ApiModel):
     @property
     def key(self) -> str:
         return f"{self.username}/{self.milvus_name}"
+
+
+class IpRangeRequest(ApiModel):
+    source_ip: Annotated[StrictStr, Field(max_length=43)] = Field(alias="source-ip", description="an IPv4 CIDR")
+    port_type: Annotated[StrictStr, Field(max_length=40)] = Field(
+        alias="port-type", description="milvus-port or milvus-em-port (miluvs-port, miluvs-em-port accepted)"
+    )
+    # The characters EC2 accepts in a rule description.
+    description: (
+        Annotated[StrictStr, Field(max_length=255, pattern=r"^[A-Za-z0-9. _\-:/()#,@\[\]+=&;{}!$*]*$")] | None
+    ) = None
+
+
+class WhitelistRequest(AuthenticatedRequest):
+    milvus_name: Name = Field(alias="milvus-name")
+    ip_ranges: Annotated[list[IpRangeRequest], Field(max_length=1000)] = Field(alias="ip-ranges")
+
+
+class WhitelistResponse(ApiModel):
+    status: Literal["success"] = "success"
+    milvus_name: str = Field(alias="milvus-name")
+    ip_ranges: list[WhitelistEntry] = Field(alias="ip-ranges")
+    state: ClusterState
+
+
+class ClusterActionResponse(ApiModel):
+    """The answer to delete, suspend and resume: the work goes on in the background."""
+
+    status: Literal["success"] = "success"
+    milvus_name: str = Field(alias="milvus-name")
+    state: ClusterState
+
+
+class ClusterActionRequest(ApiModel):
+    """Optional body of delete, suspend and resume: the token may come here instead of the header."""
+
+    session_token: Token | None = Field(None, alias="session-token")
+    username: Name | None = None
+    milvus_name: Name | None = Field(None, alias="milvus-name")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pymongo import ReturnDocument
@@ -71,3 +71,26 @@ def archive_and_delete_cluster(username: str, milvus_name: str, final_state: str
         return
     get_db()[CLUSTER_HISTORY].insert_one({**record, "state": final_state, "archived-at": now_iso()})
     delete_cluster(username, milvus_name)
+
+
+def take_whitelist_lease(username: str, milvus_name: str, states: Iterable[str], seconds: int) -> bool:
+    """One whitelist writer at a time per cluster; a lease left by a crashed writer expires."""
+    now = datetime.now(UTC)
+    taken = get_db()[CLUSTERS].find_one_and_update(
+        {
+            **_key(username, milvus_name),
+            "state": {"$in": list(states)},
+            "$or": [{"whitelist-lease": None}, {"whitelist-lease": {"$lt": now}}],
+        },
+        {"$set": {"whitelist-lease": now + timedelta(seconds=seconds), "whitelist-pending": True}},
+        projection={"_id": True},
+    )
+    return taken is not None
+
+
+def release_whitelist_lease(username: str, milvus_name: str) -> None:
+    get_db()[CLUSTERS].update_one(_key(username, milvus_name), {"$set": {"whitelist-lease": None}})
+
+
+def store_whitelist(username: str, milvus_name: str, entries: list[Record]) -> None:
+    update_cluster(username, milvus_name, {"whitelist": entries, "whitelist-pending": False})

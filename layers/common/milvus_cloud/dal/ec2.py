@@ -147,3 +147,33 @@ def delete_security_group(group_id: str) -> None:
     except ClientError as exc:
         if error_code(exc) not in {"InvalidGroup.NotFound", "InvalidGroupId.NotFound"}:
             raise
+
+
+def whitelist_rules(group_id: str, ports: set[int]) -> list[dict[str, Any]]:
+    """The group's CIDR ingress rules on the given ports (the whitelist as AWS holds it)."""
+    pages = (
+        client("ec2")
+        .get_paginator("describe_security_group_rules")
+        .paginate(Filters=[{"Name": "group-id", "Values": [group_id]}])
+    )
+    return [
+        rule
+        for page in pages
+        for rule in page["SecurityGroupRules"]
+        if not rule["IsEgress"] and rule.get("CidrIpv4") and rule.get("FromPort") in ports
+    ]
+
+
+def authorize_cidr_rules(group_id: str, rules: list[tuple[str, int, str | None]]) -> None:
+    if not rules:
+        return
+    permissions = []
+    for cidr, port, description in rules:
+        ip_range = {"CidrIp": cidr, **({"Description": description} if description else {})}
+        permissions.append({"IpProtocol": "tcp", "FromPort": port, "ToPort": port, "IpRanges": [ip_range]})
+    client("ec2").authorize_security_group_ingress(GroupId=group_id, IpPermissions=permissions)
+
+
+def revoke_rules(group_id: str, rule_ids: list[str]) -> None:
+    if rule_ids:
+        client("ec2").revoke_security_group_ingress(GroupId=group_id, SecurityGroupRuleIds=rule_ids)

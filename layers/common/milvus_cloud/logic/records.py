@@ -43,8 +43,15 @@ def remove_cluster(username: str, milvus_name: str) -> None:
 
 
 def set_state(
-    username: str, milvus_name: str, state: str, expected: list[str], extra: dict[str, Any] | None = None
+    username: str,
+    milvus_name: str,
+    state: str,
+    expected: list[str],
+    reason: str | None = None,
+    network: dict[str, Any] | None = None,
 ) -> None:
-    clusters.update_cluster(
-        username, milvus_name, {"state": state, "state-reason": None, **(extra or {})}, only_in_states=expected
-    )
+    """Move the record from one of the expected states to state (with the instances, when given)."""
+    changes: dict[str, Any] = {"state": state, "state-reason": reason}
+    if network:
+        changes["instances"] = network["instances"]
+    clusters.update_cluster(username, milvus_name, changes, only_in_states=expected)

@@ -18,3 +18,11 @@ def release_network(allocation_id: str | None, security_group_id: str | None) ->
         ec2.release_address(allocation_id)
     if security_group_id:
         ec2.delete_security_group(security_group_id)
+
+
+def stop_cluster_instances(instance_ids: list[str]) -> None:
+    ec2.stop_instances(instance_ids)
+
+
+def start_cluster_instances(instance_ids: list[str]) -> None:
+    ec2.start_instances(instance_ids)

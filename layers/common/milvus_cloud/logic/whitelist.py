@@ -1,0 +1,147 @@
+"""The whitelist: declarative, applied as a difference to the cluster's security group.
+
+How the group and the record never disagree: a change takes a short lease on the record (so two
+writers never interleave), diffs the desired list against the group's actual rules, revokes and
+authorizes only the difference, then stores what the group now holds. If AWS fails midway, the
+group's rules are read back and stored as the record's whitelist before the 503 goes out; if even
+that fails, the record keeps `whitelist-pending`, and the next call reconciles from the group.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+from milvus_cloud.dal import clusters, ec2
+from milvus_cloud.errors import BadRequest, Conflict, QuotaExceeded, ServiceUnavailable
+from milvus_cloud.logic.read import get_owned_cluster
+from milvus_cloud.models import WhitelistEntry, WhitelistRequest, WhitelistResponse
+from milvus_cloud.settings import get_settings
+
+PORT_TYPES = {
+    "milvus-port": "milvus-port",
+    "milvus-em-port": "milvus-em-port",
+    "miluvs-port": "milvus-port",  # the original design's spellings
+    "miluvs-em-port": "milvus-em-port",
+}
+OPEN_STATES = ("creating", "running", "suspending", "suspended", "resuming")
+LEASE_SECONDS = 60
+Rule = tuple[str, str, str | None]  # (cidr, port-type, description)
+
+
+def _ports() -> dict[str, int]:
+    settings = get_settings()
+    return {"milvus-port": int(settings.milvus_port), "milvus-em-port": int(settings.milvus_em_port)}
+
+
+def normalise_cidr(source_ip: str) -> str:
+    """An IPv4 CIDR in canonical form; a bare address means /32. Host bits set are refused, not guessed."""
+    try:
+        network = ipaddress.IPv4Network(source_ip if "/" in source_ip else f"{source_ip}/32", strict=True)
+    except ValueError as exc:
+        hint = ""
+        try:
+            hint = f"; did you mean {ipaddress.IPv4Network(source_ip, strict=False)}?"
+        except ValueError:
+            pass
+        raise BadRequest(f"invalid source-ip: {source_ip} is not an IPv4 CIDR{hint}", code="invalid-cidr") from exc
+    if network.prefixlen == 0 and not get_settings().allow_open_whitelist:
+        raise BadRequest(
+            "source-ip 0.0.0.0/0 would open the cluster to everyone; list your own ranges", code="open-whitelist"
+        )
+    return str(network)
+
+
+def desired_rules(request: WhitelistRequest) -> list[Rule]:
+    rules: dict[tuple[str, str], Rule] = {}
+    for entry in request.ip_ranges:
+        port_type = PORT_TYPES.get(entry.port_type)
+        if port_type is None:
+            raise BadRequest(f"unsupported port-type: {entry.port_type}", code="unsupported-port-type")
+        cidr = normalise_cidr(entry.source_ip)
+        rules.setdefault((cidr, port_type), (cidr, port_type, entry.description))  # a repeated entry counts once
+    limit = get_settings().max_whitelist_entries
+    if len(rules) > limit:
+        raise QuotaExceeded(f"whitelist quota reached: at most {limit} entries per cluster")
+    return list(rules.values())
+
+
+def _as_entries(rules: list[Rule]) -> list[dict[str, Any]]:
+    return [
+        WhitelistEntry.model_validate({"source-ip": c, "port-type": p, "description": d}).model_dump(by_alias=True)
+        for c, p, d in rules
+    ]
+
+
+def _as_rules(entries: list[dict[str, Any]]) -> set[Rule]:
+    return {(e["source-ip"], e["port-type"], e.get("description")) for e in entries}
+
+
+def get_whitelist(username: str, milvus_name: str) -> WhitelistResponse:
+    record = get_owned_cluster(username, milvus_name)
+    return _response(record, record.get("whitelist", []))
+
+
+def _response(record: dict[str, Any], entries: list[dict[str, Any]]) -> WhitelistResponse:
+    return WhitelistResponse.model_validate(
+        {"milvus-name": record["milvus-name"], "ip-ranges": entries, "state": record["state"]}
+    )
+
+
+def set_whitelist(username: str, milvus_name: str, request: WhitelistRequest) -> WhitelistResponse:
+    if request.milvus_name != milvus_name:
+        raise BadRequest("milvus-name in the body must equal the one in the path", code="name-mismatch")
+    desired = desired_rules(request)
+    record = get_owned_cluster(username, milvus_name)
+    if record["state"] not in OPEN_STATES:
+        raise Conflict(
+            f"the whitelist can be set while the cluster is {', '.join(OPEN_STATES)}; it is {record['state']}",
+            code="invalid-state",
+        )
+    if _as_rules(record.get("whitelist", [])) == set(desired) and not record.get("whitelist-pending"):
+        return _response(record, record.get("whitelist", []))  # unchanged: no AWS write at all
+    _take_lease(username, milvus_name)
+    try:
+        applied = _apply(username, milvus_name, record["security-group-id"], desired)
+    finally:
+        clusters.release_whitelist_lease(username, milvus_name)
+    return _response(record, applied)
+
+
+def _take_lease(username: str, milvus_name: str) -> None:
+    if not clusters.take_whitelist_lease(username, milvus_name, OPEN_STATES, LEASE_SECONDS):
+        raise Conflict(
+            "another whitelist change for this cluster is in progress, or its state changed; retry in a few seconds",
+            code="whitelist-busy",
+        )
+
+
+def _apply(username: str, milvus_name: str, group_id: str, desired: list[Rule]) -> list[dict[str, Any]]:
+    ports = _ports()
+    port_types = {port: name for name, port in ports.items()}
+    actual = ec2.whitelist_rules(group_id, set(ports.values()))
+    wanted = {(cidr, ports[pt], desc) for cidr, pt, desc in desired}
+    have = {(r["CidrIpv4"], r["FromPort"], r.get("Description") or None): r["SecurityGroupRuleId"] for r in actual}
+    try:
+        ec2.revoke_rules(group_id, [rule_id for key, rule_id in have.items() if key not in wanted])
+        ec2.authorize_cidr_rules(group_id, sorted(key for key in wanted if key not in have))
+    except Exception as exc:
+        _record_actual(username, milvus_name, group_id, port_types)
+        raise ServiceUnavailable(
+            "the whitelist could not be applied in full; the record shows what the group holds; retry",
+            retry_after=get_settings().retry_after_seconds,
+            code="whitelist-partial",
+        ) from exc
+    return _store(username, milvus_name, desired)
+
+
+def _record_actual(username: str, milvus_name: str, group_id: str, port_types: dict[int, str]) -> None:
+    actual = ec2.whitelist_rules(group_id, set(port_types))
+    rules = [(r["CidrIpv4"], port_types[r["FromPort"]], r.get("Description") or None) for r in actual]
+    _store(username, milvus_name, rules)
+
+
+def _store(username: str, milvus_name: str, rules: list[Rule]) -> list[dict[str, Any]]:
+    entries = _as_entries(rules)
+    clusters.store_whitelist(username, milvus_name, entries)
+    return entries
