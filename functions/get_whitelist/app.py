@@ -1,6 +1,7 @@
 """GET /milvus/{milvus-name}/whitelist: the whitelist as applied."""
 
 from aws_lambda_powertools.event_handler import Response
+
 from milvus_cloud.api import authenticate, build_resolver, lambda_entry, success
 from milvus_cloud.logic.whitelist import get_whitelist
 from milvus_cloud.models import WhitelistResponse

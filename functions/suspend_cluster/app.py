@@ -4,6 +4,7 @@ from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body
+
 from milvus_cloud.api import authenticate_action, build_resolver, lambda_entry, success
 from milvus_cloud.logic.lifecycle import change_cluster
 from milvus_cloud.models import ClusterActionRequest, ClusterActionResponse

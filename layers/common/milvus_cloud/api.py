@@ -12,8 +12,8 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
-from milvus_cloud.models import ClusterActionRequest
 from milvus_cloud.errors import ApiError, BadRequest, NotFound, ServiceUnavailable, Unauthorized
+from milvus_cloud.models import ClusterActionRequest
 from milvus_cloud.observability import logger, metrics, tracer
 from milvus_cloud.settings import get_settings
 

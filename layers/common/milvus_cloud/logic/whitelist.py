@@ -9,6 +9,7 @@ that fails, the record keeps `whitelist-pending`, and the next call reconciles f
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 from typing import Any
 
@@ -40,10 +41,8 @@ def normalise_cidr(source_ip: str) -> str:
         network = ipaddress.IPv4Network(source_ip if "/" in source_ip else f"{source_ip}/32", strict=True)
     except ValueError as exc:
         hint = ""
-        try:
+        with contextlib.suppress(ValueError):
             hint = f"; did you mean {ipaddress.IPv4Network(source_ip, strict=False)}?"
-        except ValueError:
-            pass
         raise BadRequest(f"invalid source-ip: {source_ip} is not an IPv4 CIDR{hint}", code="invalid-cidr") from exc
     if network.prefixlen == 0 and not get_settings().allow_open_whitelist:
         raise BadRequest(
