@@ -40,7 +40,7 @@ class HandlerRegistry:
     def arn(self, logical_id: str) -> str:
         return f"arn:aws:lambda:{self.region}:{self.account}:function:{logical_id}"
 
-    def _module(self, fn: Function) -> ModuleType:
+    def module(self, fn: Function) -> ModuleType:
         with self._lock:
             if fn.logical_id not in self._modules:
                 module_name, _ = fn.handler.rsplit(".", 1)
@@ -55,7 +55,7 @@ class HandlerRegistry:
 
     def invoke(self, logical_id: str, event: Any) -> Any:
         fn = self.functions[logical_id]
-        handler = getattr(self._module(fn), fn.handler.rsplit(".", 1)[1])
+        handler = getattr(self.module(fn), fn.handler.rsplit(".", 1)[1])
         return handler(event, LocalContext(function_name=logical_id, invoked_function_arn=self.arn(logical_id)))
 
     def moto_invoke(self, function_name: str, body: Any, response_headers: dict[str, str]) -> bytes:

@@ -121,11 +121,22 @@ def authenticate_action(app: APIGatewayRestResolver, body: ClusterActionRequest 
     return authenticate(app, body.session_token, body.username)
 
 
+def as_json_request(event: dict[str, Any]) -> dict[str, Any]:
+    """Every body is JSON by contract, whatever Content-Type the client sent (curl -d sends a form type)."""
+    headers = {k: v for k, v in (event.get("headers") or {}).items() if k.lower() != "content-type"}
+    multi = {k: v for k, v in (event.get("multiValueHeaders") or {}).items() if k.lower() != "content-type"}
+    return {
+        **event,
+        "headers": {**headers, "Content-Type": "application/json"},
+        "multiValueHeaders": {**multi, "Content-Type": ["application/json"]},
+    }
+
+
 def lambda_entry(app: APIGatewayRestResolver) -> Handler:
     @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
     @tracer.capture_lambda_handler
     @metrics.log_metrics
     def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-        return app.resolve(event, context)
+        return app.resolve(as_json_request(event), context)
 
     return handler

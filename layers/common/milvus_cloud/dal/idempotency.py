@@ -74,6 +74,8 @@ class MongoPersistenceLayer(BasePersistenceLayer):
         if replaced.matched_count == 0:
             existing = self._collection().find_one({"_id": data_record.idempotency_key})
             old = self._record(existing) if existing else None
+            if old is not None:
+                self._validate_payload(data_payload=data_record, stored_data_record=old)  # same key, other body
             raise IdempotencyItemAlreadyExistsError(old_data_record=old)
 
     def _update_record(self, data_record: DataRecord) -> None:
