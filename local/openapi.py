@@ -16,7 +16,7 @@ def build_document() -> dict[str, Any]:
     template = load_template()
     registry = HandlerRegistry(template.functions, "123456789012", "us-east-1")
     document: dict[str, Any] = {}
-    for logical_id, fn in sorted(template.functions.items()):
+    for _, fn in sorted(template.functions.items()):
         if not fn.routes:
             continue
         app = registry.module(fn).app
