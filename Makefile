@@ -9,7 +9,7 @@ export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 PORT ?= 3000
 
-.PHONY: venv sam-venv run serve token test lint validate build openapi bench clean
+.PHONY: venv sam-venv run serve token test lint validate build openapi sweep bench clean
 
 $(VENV)/.installed: requirements-dev.txt layers/common/requirements.txt
 	@test -n "$(PYTHON)" || { echo "Python 3.13 not found (pyenv 3.13.0 or python3.13 on PATH)"; exit 1; }
@@ -50,6 +50,9 @@ validate: sam-venv  ## sam validate --lint (offline)
 
 build: sam-venv  ## sam build (offline, no container)
 	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(SAM_VENV)/bin/sam build
+
+sweep: venv  ## the orphan sweep against `make serve`'s stack: dry-run; APPLY=1 removes
+	$(PY) -m local sweep $(if $(APPLY),--apply,)
 
 openapi: venv  ## regenerate openapi.json from the handlers
 	$(PY) -m local.openapi

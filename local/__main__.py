@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import sys
@@ -48,6 +49,37 @@ def token(username: str, ttl_hours: float | None) -> None:
     print(issue_session(username, ttl_hours))
 
 
+def use_stack() -> dict[str, str]:
+    """Point this process at the running local stack (AWS and MongoDB), as its handlers are."""
+    if not STACK_FILE.exists():
+        sys.exit("no local stack is running (.local/stack.json is missing): start one with `make serve`")
+    info = read_stack_file()
+    os.environ.update(
+        {
+            "AWS_ENDPOINT_URL": info["aws"],
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_REGION": info["region"],
+            "MONGODB_URI": info["mongodb"],
+            "MONGODB_DATABASE": info["database"],
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "POWERTOOLS_METRICS_DISABLED": "true",
+        }
+    )
+    return info
+
+
+def sweep(apply: bool, grace_minutes: float) -> None:
+    """The orphan sweep against the local stack; prints its report."""
+    from datetime import timedelta
+
+    use_stack()
+    from milvus_cloud.logic.sweep import sweep as run_sweep
+
+    report = run_sweep(dry_run=not apply, grace=timedelta(minutes=grace_minutes))
+    print(json.dumps(report, indent=2))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m local")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -57,9 +89,14 @@ def main() -> None:
     token_p = sub.add_parser("token", help="issue a session token for a user")
     token_p.add_argument("--user", required=True)
     token_p.add_argument("--ttl-hours", type=float, default=None)
+    sweep_p = sub.add_parser("sweep", help="the orphan sweep against the local stack (dry-run unless --apply)")
+    sweep_p.add_argument("--apply", action="store_true")
+    sweep_p.add_argument("--grace-minutes", type=float, default=0)
     args = parser.parse_args()
     if args.command == "serve":
         serve(args.port)
+    elif args.command == "sweep":
+        sweep(args.apply, args.grace_minutes)
     elif args.command == "token":
         token(args.user, args.ttl_hours)
     else:

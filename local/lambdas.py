@@ -36,6 +36,7 @@ class HandlerRegistry:
         self.account, self.region = account, region
         self._modules: dict[str, ModuleType] = {}
         self._lock = threading.Lock()
+        self._api_lock = threading.Lock()
 
     def arn(self, logical_id: str) -> str:
         return f"arn:aws:lambda:{self.region}:{self.account}:function:{logical_id}"
@@ -56,7 +57,13 @@ class HandlerRegistry:
     def invoke(self, logical_id: str, event: Any) -> Any:
         fn = self.functions[logical_id]
         handler = getattr(self.module(fn), fn.handler.rsplit(".", 1)[1])
-        return handler(event, LocalContext(function_name=logical_id, invoked_function_arn=self.arn(logical_id)))
+        context = LocalContext(function_name=logical_id, invoked_function_arn=self.arn(logical_id))
+        if not fn.routes:
+            return handler(event, context)
+        # Powertools keeps the current event on a class shared by every resolver: one API call at a time,
+        # as each Lambda container would. Workflow steps do not use it and run concurrently.
+        with self._api_lock:
+            return handler(event, context)
 
     def moto_invoke(self, function_name: str, body: Any, response_headers: dict[str, str]) -> bytes:
         """Stands in for moto's echoing Lambda: a raised error becomes a Lambda function error."""

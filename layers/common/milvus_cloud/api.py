@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
@@ -17,6 +18,8 @@ from milvus_cloud.models import ClusterActionRequest
 from milvus_cloud.observability import logger, metrics, tracer
 from milvus_cloud.settings import get_settings
 
+# Who the current invocation authenticated as, for the audit trail.
+authenticated_user: ContextVar[str | None] = ContextVar("authenticated_user", default=None)
 Handler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
 
 
@@ -109,7 +112,9 @@ def request_token(app: APIGatewayRestResolver, body_token: str | None = None) ->
 def authenticate(app: APIGatewayRestResolver, body_token: str | None = None, username: str | None = None) -> str:
     from milvus_cloud.logic.auth import authenticate_token  # lazy: public routes never load pymongo
 
-    return authenticate_token(request_token(app, body_token), username)
+    user = authenticate_token(request_token(app, body_token), username)
+    authenticated_user.set(user)
+    return user
 
 
 def authenticate_action(app: APIGatewayRestResolver, body: ClusterActionRequest | None, milvus_name: str) -> str:
@@ -132,11 +137,37 @@ def as_json_request(event: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+STATE_CHANGING = {"POST", "PUT", "DELETE", "PATCH"}
+
+
+def audit(user: str, event: dict[str, Any], response: dict[str, Any]) -> None:
+    """Record the call; an audit failure is logged, never turned into the user's error."""
+    from milvus_cloud.dal.audit import record_action
+
+    try:
+        body = json.loads(response.get("body") or "{}")
+        record_action(
+            user,
+            f"{event['httpMethod']} {event.get('resource')}",
+            (event.get("pathParameters") or {}).get("milvus-name") or body.get("milvus-name"),
+            int(response["statusCode"]),
+            body.get("code"),
+            str((event.get("requestContext") or {}).get("requestId", "")),
+        )
+    except Exception:  # noqa: BLE001
+        logger.exception("audit record failed")
+
+
 def lambda_entry(app: APIGatewayRestResolver) -> Handler:
     @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
     @tracer.capture_lambda_handler
     @metrics.log_metrics
     def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-        return app.resolve(as_json_request(event), context)
+        authenticated_user.set(None)
+        response = app.resolve(as_json_request(event), context)
+        user = authenticated_user.get()
+        if user and event.get("httpMethod") in STATE_CHANGING:
+            audit(user, event, response)
+        return response
 
     return handler

@@ -35,6 +35,8 @@ class Settings(BaseModel):
     session_ttl_hours: float = Field(12, alias="SESSION_TTL_HOURS", gt=0)
     idempotency_ttl_seconds: int = Field(86400, alias="IDEMPOTENCY_TTL_SECONDS", gt=0)
     retry_after_seconds: int = Field(5, alias="RETRY_AFTER_SECONDS", ge=1)
+    sweep_dry_run: bool = Field(True, alias="SWEEP_DRY_RUN")
+    sweep_grace_minutes: float = Field(60, alias="SWEEP_GRACE_MINUTES", ge=0)
     max_poll_attempts: int = Field(40, alias="MAX_POLL_ATTEMPTS", ge=1)
 
 

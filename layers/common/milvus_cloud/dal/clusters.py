@@ -94,3 +94,11 @@ def release_whitelist_lease(username: str, milvus_name: str) -> None:
 
 def store_whitelist(username: str, milvus_name: str, entries: list[Record]) -> None:
     update_cluster(username, milvus_name, {"whitelist": entries, "whitelist-pending": False})
+
+
+SWEEP_FIELDS = ("username", "milvus-name", "state", "instances", "allocation-id", "security-group-id")
+
+
+def all_clusters() -> list[Record]:
+    """Every record, with only what the orphan sweep compares (a full scan, once per sweep)."""
+    return list(get_db()[CLUSTERS].find({}, {"_id": False, **dict.fromkeys(SWEEP_FIELDS, True)}))

@@ -177,3 +177,42 @@ def authorize_cidr_rules(group_id: str, rules: list[tuple[str, int, str | None]]
 def revoke_rules(group_id: str, rule_ids: list[str]) -> None:
     if rule_ids:
         client("ec2").revoke_security_group_ingress(GroupId=group_id, SecurityGroupRuleIds=rule_ids)
+
+
+def _managed_filter() -> list[dict[str, Any]]:
+    return [{"Name": "tag:managed-by", "Values": [MANAGED_BY]}]
+
+
+def managed_instances() -> list[dict[str, Any]]:
+    pages = (
+        client("ec2")
+        .get_paginator("describe_instances")
+        .paginate(Filters=[*_managed_filter(), {"Name": "instance-state-name", "Values": LIVE_STATES}])
+    )
+    return [inst for page in pages for res in page["Reservations"] for inst in res["Instances"]]
+
+
+def managed_volumes() -> list[dict[str, Any]]:
+    pages = client("ec2").get_paginator("describe_volumes").paginate(Filters=_managed_filter())
+    return [vol for page in pages for vol in page["Volumes"]]
+
+
+def managed_addresses() -> list[dict[str, Any]]:
+    return list(client("ec2").describe_addresses(Filters=_managed_filter())["Addresses"])
+
+
+def managed_security_groups() -> list[dict[str, Any]]:
+    pages = client("ec2").get_paginator("describe_security_groups").paginate(Filters=_managed_filter())
+    return [group for page in pages for group in page["SecurityGroups"]]
+
+
+def delete_volume(volume_id: str) -> None:
+    try:
+        client("ec2").delete_volume(VolumeId=volume_id)
+    except ClientError as exc:
+        if error_code(exc) != "InvalidVolume.NotFound":
+            raise
+
+
+def tag_value(resource: dict[str, Any], key: str) -> str | None:
+    return next((t["Value"] for t in resource.get("Tags", []) if t["Key"] == key), None)

@@ -15,6 +15,8 @@ CLUSTERS = "clusters"
 CLUSTER_HISTORY = "cluster_history"
 SESSIONS = "sessions"
 IDEMPOTENCY = "idempotency"
+ORPHANS = "orphans"
+AUDIT = "audit"
 
 _index_lock = threading.Lock()
 _indexed: set[str] = set()
@@ -59,6 +61,7 @@ def ensure_indexes(db: Database[dict[str, Any]]) -> None:
     db[CLUSTERS].create_index([("username", ASCENDING), ("milvus-name", ASCENDING)], unique=True, name="cluster_key")
     db[SESSIONS].create_index("expires-at", expireAfterSeconds=0, name="session_ttl")
     db[IDEMPOTENCY].create_index("expires-at", expireAfterSeconds=0, name="idempotency_ttl")
+    db[AUDIT].create_index([("username", ASCENDING), ("at", ASCENDING)], name="audit_by_user")
     db[CLUSTER_HISTORY].create_index([("username", ASCENDING), ("milvus-name", ASCENDING)], name="history_key")
 
 
