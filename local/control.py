@@ -5,6 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from local import faults
+from local.mongo_proxy import MongoProxy
+
+mongo_proxy: MongoProxy | None = None  # set by the stack when the handlers reach MongoDB through it
 
 
 def control_handler(method: str, path: str, body: Any) -> tuple[int, Any]:
@@ -16,4 +19,6 @@ def control_handler(method: str, path: str, body: Any) -> tuple[int, Any]:
         return 200, {"status": "success"}
     if path == "/_local/calls" and method == "GET":
         return 200, dict(faults.calls)
+    if path == "/_local/mongodb" and method == "PUT" and mongo_proxy is not None:
+        return 200, mongo_proxy.configure(**(body or {}))
     return 404, {"status": "failed", "description": f"no such control route: {path}", "code": "no-such-route"}

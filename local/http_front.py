@@ -76,6 +76,8 @@ def make_server(
             data = body.encode()
             self.send_response(status)
             for key, value in {"Content-Type": "application/json", **(headers or {})}.items():
+                if key.lower() == "content-length":
+                    continue
                 self.send_header(key, value)
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
@@ -99,7 +101,10 @@ def make_server(
                     params = {k.replace("_", "-"): v for k, v in match.groupdict().items()}
                     headers = {k: v for k, v in self.headers.items()}
                     result = invoke(logical_id, proxy_event(self.command, self.path, resource, params, headers, body))
-                    self._send(result["statusCode"], result.get("body") or "", result.get("headers") or {})
+                    headers = dict(result.get("headers") or {})
+                    for key, values in (result.get("multiValueHeaders") or {}).items():
+                        headers[key] = ", ".join(values)
+                    self._send(result["statusCode"], result.get("body") or "", headers)
                     return
             # API Gateway's gateway responses, in the contract's failure shape (template.yaml sets the same).
             if any(p.match(path) for _, p, _, _ in routes):

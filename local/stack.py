@@ -47,7 +47,7 @@ class LocalStack:
     def start(self) -> dict[str, str]:
         mongodb = self.mongodb_uri or self._start_secantus()
         aws = self._start_moto()
-        self._set_environment(aws, mongodb)
+        self._set_environment(aws, self._start_mongo_proxy(mongodb))
         faults.install()
         refs = self._deploy_shared_resources()
         self.registry = HandlerRegistry(self.template.functions, ACCOUNT, REGION)
@@ -74,6 +74,22 @@ class LocalStack:
         server.start()
         self._stops.append(server.stop)
         return str(server.uri)
+
+    def _start_mongo_proxy(self, mongodb: str) -> str:
+        """The handlers reach MongoDB through a proxy that tests can take down (/_local/mongodb)."""
+        from urllib.parse import urlsplit
+
+        from local import control
+        from local.mongo_proxy import MongoProxy
+
+        parts = urlsplit(mongodb)
+        if parts.scheme != "mongodb" or not parts.port or "," in parts.netloc:
+            return mongodb  # an external MongoDB (replica set, SRV): no fault proxy
+        proxy = MongoProxy(parts.hostname or "127.0.0.1", parts.port)
+        proxy.start()
+        control.mongo_proxy = proxy
+        self._stops.append(proxy.stop)
+        return parts._replace(netloc=f"127.0.0.1:{proxy.port}").geturl()
 
     def _start_moto(self) -> str:
         import logging
