@@ -9,7 +9,7 @@ export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 PORT ?= 3000
 
-.PHONY: venv sam-venv run serve token test lint validate build openapi sweep bench clean
+.PHONY: venv sam-venv run serve token test lint validate build openapi sweep security bench clean
 
 $(VENV)/.installed: requirements-dev.txt layers/common/requirements.txt
 	@test -n "$(PYTHON)" || { echo "Python 3.13 not found (pyenv 3.13.0 or python3.13 on PATH)"; exit 1; }
@@ -26,6 +26,17 @@ $(SAM_VENV)/.installed:
 	touch $@
 
 sam-venv: $(SAM_VENV)/.installed
+
+TOOLS_VENV := .venv-tools
+$(TOOLS_VENV)/.installed:
+	test -x $(TOOLS_VENV)/bin/python || $(PYTHON) -m venv $(TOOLS_VENV)
+	$(TOOLS_VENV)/bin/pip install -q checkov cfn-lint
+	touch $@
+
+security: venv $(TOOLS_VENV)/.installed  ## checkov and cfn-lint on the template, bandit on the code
+	$(TOOLS_VENV)/bin/checkov -f template.yaml --config-file .checkov.yaml
+	$(TOOLS_VENV)/bin/cfn-lint template.yaml
+	$(VENV)/bin/bandit -q -r layers functions local
 
 run: venv  ## the main job on the local stack
 	$(PY) -m local run
@@ -61,4 +72,4 @@ bench: venv
 	$(PY) -m bench
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) .aws-sam .local .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(SAM_VENV) $(TOOLS_VENV) .aws-sam .local .pytest_cache .mypy_cache .ruff_cache

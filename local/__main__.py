@@ -58,7 +58,8 @@ def use_stack() -> dict[str, str]:
         {
             "AWS_ENDPOINT_URL": info["aws"],
             "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
+            # moto's fake credentials
+            "AWS_SECRET_ACCESS_KEY": "testing",  # nosec B105
             "AWS_REGION": info["region"],
             "MONGODB_URI": info["mongodb"],
             "MONGODB_DATABASE": info["database"],

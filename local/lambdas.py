@@ -47,7 +47,8 @@ class HandlerRegistry:
                 module_name, _ = fn.handler.rsplit(".", 1)
                 path = fn.code_uri / f"{module_name.replace('.', '/')}.py"
                 spec = importlib.util.spec_from_file_location(f"fn_{fn.logical_id}", path)
-                assert spec and spec.loader
+                if spec is None or spec.loader is None:
+                    raise ImportError(f"cannot load {path}")
                 module = importlib.util.module_from_spec(spec)
                 sys.modules[spec.name] = module
                 spec.loader.exec_module(module)

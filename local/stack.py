@@ -127,7 +127,8 @@ class LocalStack:
             {
                 "AWS_ENDPOINT_URL": aws,
                 "AWS_ACCESS_KEY_ID": "testing",
-                "AWS_SECRET_ACCESS_KEY": "testing",
+                # moto's fake credentials
+                "AWS_SECRET_ACCESS_KEY": "testing",  # nosec B105
                 "AWS_REGION": REGION,
                 "AWS_DEFAULT_REGION": REGION,
                 "MONGODB_URI": mongodb,

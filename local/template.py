@@ -72,7 +72,8 @@ class Template:
 
 
 def load_template(path: Path = TEMPLATE) -> Template:
-    raw = yaml.load(path.read_text(), Loader=_CfnLoader)  # noqa: S506 - a SafeLoader subclass
+    # _CfnLoader is a SafeLoader subclass
+    raw = yaml.load(path.read_text(), Loader=_CfnLoader)  # noqa: S506  # nosec B506
     globals_fn = raw.get("Globals", {}).get("Function", {})
     functions, machines = {}, {}
     for logical_id, res in raw["Resources"].items():
