@@ -19,6 +19,9 @@ def control_handler(method: str, path: str, body: Any) -> tuple[int, Any]:
         return 200, {"status": "success"}
     if path == "/_local/calls" and method == "GET":
         return 200, dict(faults.calls)
+    if path == "/_local/boot" and method == "PUT":
+        faults.boot_seconds = float((body or {}).get("seconds", 0))
+        return 200, {"seconds": faults.boot_seconds}
     if path == "/_local/mongodb" and method == "PUT" and mongo_proxy is not None:
         return 200, mongo_proxy.configure(**(body or {}))
     return 404, {"status": "failed", "description": f"no such control route: {path}", "code": "no-such-route"}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -48,7 +49,23 @@ def _before_call(model: Any, **_: Any) -> tuple[AWSResponse, dict[str, Any]] | N
     return None
 
 
+boot_seconds = 0.0  # moto's instances run at once; the benchmarks simulate EC2's boot time
+
+
+def _after_describe(parsed: dict[str, Any], **_: Any) -> None:
+    """Report instances as pending until boot_seconds after their launch, as EC2 would."""
+    if boot_seconds <= 0:
+        return
+    now = datetime.now(UTC)
+    for reservation in parsed.get("Reservations", []):
+        for inst in reservation.get("Instances", []):
+            booted = inst["LaunchTime"] + timedelta(seconds=boot_seconds)
+            if inst["State"]["Name"] == "running" and booted > now:
+                inst["State"] = {"Code": 0, "Name": "pending"}
+
+
 def install() -> None:
     """Hook every boto3 client made from now on in this process (the handlers', not moto's own)."""
     boto3.setup_default_session()
     boto3.DEFAULT_SESSION.events.register("before-call.*.*", _before_call)
+    boto3.DEFAULT_SESSION.events.register("after-call.ec2.DescribeInstances", _after_describe)

@@ -28,6 +28,7 @@ LOCAL_PARAMETERS = {
     "ConsoleCidr": "203.0.113.0/24",
     "MongoDbSecretArn": "",
     "PollIntervalSeconds": "1",
+    "BootWaitSeconds": "1",
     "MaxClustersPerUser": "20",
     "MaxWhitelistEntries": "50",
     "AllowOpenWhitelist": "false",
