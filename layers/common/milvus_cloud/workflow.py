@@ -6,15 +6,12 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from milvus_cloud.dal.aws import error_code, is_transient
 from milvus_cloud.errors import PermanentStepError, TransientStepError
 from milvus_cloud.models import ClusterSpec
 from milvus_cloud.observability import logger, metrics, tracer
 
 StepHandler = Callable[[dict[str, Any], Any], Any]
-# pymongo's retryable faults, by name so that EC2-only steps never import pymongo.
+# Faults are sorted by module and name, so a step imports neither boto3 nor pymongo unless it uses them.
 MONGO_TRANSIENT = {
     "AutoReconnect",
     "ConnectionFailure",
@@ -35,15 +32,18 @@ def workflow_step(fn: Callable[[dict[str, Any]], Any]) -> StepHandler:
         logger.append_keys(cluster=f"{event.get('username')}/{event.get('milvus-name')}")
         try:
             return fn(event)
-        except (ClientError, BotoCoreError) as exc:
-            message = f"{error_code(exc)}: {exc}"
-            if is_transient(exc):
-                logger.warning("transient AWS fault", extra={"error": message})
-                raise TransientStepError(message) from exc
-            logger.exception("permanent AWS fault")
-            raise PermanentStepError(message) from exc
         except Exception as exc:
-            if type(exc).__module__.startswith("pymongo") and type(exc).__name__ in MONGO_TRANSIENT:
+            module = type(exc).__module__
+            if module.startswith("botocore"):
+                from milvus_cloud.dal.aws import error_code, is_transient  # only steps that called AWS pay for boto3
+
+                message = f"{error_code(exc)}: {exc}"
+                if is_transient(exc):
+                    logger.warning("transient AWS fault", extra={"error": message})
+                    raise TransientStepError(message) from exc
+                logger.exception("permanent AWS fault")
+                raise PermanentStepError(message) from exc
+            if module.startswith("pymongo") and type(exc).__name__ in MONGO_TRANSIENT:
                 raise TransientStepError(f"MongoDB unavailable: {exc}") from exc
             raise
 
