@@ -166,7 +166,8 @@ def lambda_entry(app: APIGatewayRestResolver) -> Handler:
         authenticated_user.set(None)
         response = app.resolve(as_json_request(event), context)
         user = authenticated_user.get()
-        if user and event.get("httpMethod") in STATE_CHANGING:
+        # Accepted changes only: a refused request writes nothing, not even to the audit trail.
+        if user and event.get("httpMethod") in STATE_CHANGING and int(response["statusCode"]) < 400:
             audit(user, event, response)
         return response
 

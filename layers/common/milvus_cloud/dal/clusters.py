@@ -96,7 +96,16 @@ def store_whitelist(username: str, milvus_name: str, entries: list[Record]) -> N
     update_cluster(username, milvus_name, {"whitelist": entries, "whitelist-pending": False})
 
 
-SWEEP_FIELDS = ("username", "milvus-name", "state", "instances", "allocation-id", "security-group-id")
+SWEEP_FIELDS = (
+    "username",
+    "milvus-name",
+    "state",
+    "instances",
+    "allocation-id",
+    "security-group-id",
+    "execution-arn",
+    "created-at",
+)
 
 
 def all_clusters() -> list[Record]:

@@ -1,6 +1,7 @@
 """The orphan sweep: AWS resources tagged `managed-by: milvus-cloud` that no live record accounts for,
 and records whose instances have vanished. It reports them (logs and metrics) and, unless dry-run,
-removes orphans first seen longer ago than the grace period. Records it only reports."""
+removes orphans first seen longer ago than the grace period. Records it only reports, except a
+create interrupted before its workflow started, which it marks failed so that the user can delete it."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ STEADY_STATES = ("running", "suspended", "suspending", "resuming")
 
 @dataclass
 class Finding:
-    kind: str  # instance, volume, address, security-group, vanished-instance
+    kind: str  # instance, volume, address, security-group, vanished-instance, stuck-record
     resource_id: str
     cluster: str | None
     reason: str
@@ -62,6 +63,9 @@ def find_orphans() -> list[Finding]:
         reason = _unaccounted(record, (record or {}).get("security-group-id") == group["GroupId"])
         if reason:
             findings.append(Finding("security-group", group["GroupId"], key, reason))
+    for key, record in records.items():
+        if record["state"] == "creating" and not record.get("execution-arn"):
+            findings.append(Finding("stuck-record", key, key, "create was interrupted before its workflow started"))
     live_ids = {inst["InstanceId"] for inst in live_instances}
     for key, record in records.items():
         if record["state"] in STEADY_STATES:
@@ -71,7 +75,16 @@ def find_orphans() -> list[Finding]:
     return findings
 
 
+def _fail_stuck(cluster_key: str) -> None:
+    username, milvus_name = cluster_key.split("/", 1)
+    reason = "create was interrupted before its workflow started; delete the cluster and create it again"
+    clusters.update_cluster(
+        username, milvus_name, {"state": "failed", "state-reason": reason}, only_in_states=["creating"]
+    )
+
+
 _REMOVERS = {
+    "stuck-record": _fail_stuck,
     "instance": lambda rid: ec2.terminate_instances([rid]),
     "volume": ec2.delete_volume,
     "address": ec2.release_address,

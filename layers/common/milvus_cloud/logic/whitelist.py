@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+from datetime import UTC, datetime
 from typing import Any
 
 from milvus_cloud.dal import clusters, ec2
@@ -77,8 +78,18 @@ def _as_rules(entries: list[dict[str, Any]]) -> set[Rule]:
 
 
 def get_whitelist(username: str, milvus_name: str) -> WhitelistResponse:
+    """The whitelist as applied. After an interrupted change the group is the truth: read it back."""
     record = get_owned_cluster(username, milvus_name)
+    if record.get("whitelist-pending") and record.get("security-group-id") and _lease_free(record):
+        ports = {port: name for name, port in _ports().items()}
+        _record_actual(username, milvus_name, record["security-group-id"], ports)
+        record = get_owned_cluster(username, milvus_name)
     return _response(record, record.get("whitelist", []))
+
+
+def _lease_free(record: dict[str, Any]) -> bool:
+    lease = record.get("whitelist-lease")
+    return lease is None or lease < datetime.now(UTC)
 
 
 def _response(record: dict[str, Any], entries: list[dict[str, Any]]) -> WhitelistResponse:
