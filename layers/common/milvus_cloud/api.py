@@ -102,7 +102,7 @@ def request_token(app: APIGatewayRestResolver, body_token: str | None = None) ->
     """The session token from the body, or from `Authorization: Bearer <token>`."""
     if body_token:
         return body_token
-    header = app.current_event.get_header_value("Authorization", default_value="", case_sensitive=False) or ""
+    header = app.current_event.headers.get("Authorization") or ""
     scheme, _, token = header.partition(" ")
     if scheme.lower() == "bearer" and token.strip():
         return token.strip()

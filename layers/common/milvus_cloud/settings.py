@@ -30,7 +30,8 @@ class Settings(BaseModel):
     milvus_port: str = Field("19530", alias="MILVUS_PORT")
     milvus_em_port: str = Field("19531", alias="MILVUS_EM_PORT")
     max_clusters_per_user: int = Field(20, alias="MAX_CLUSTERS_PER_USER", ge=1)
-    max_whitelist_entries: int = Field(50, alias="MAX_WHITELIST_ENTRIES", ge=1, le=100)
+    # A security group holds 60 inbound rules by default; one is the cluster's own.
+    max_whitelist_entries: int = Field(50, alias="MAX_WHITELIST_ENTRIES", ge=1, le=59)
     allow_open_whitelist: bool = Field(False, alias="ALLOW_OPEN_WHITELIST")
     session_ttl_hours: float = Field(12, alias="SESSION_TTL_HOURS", gt=0)
     idempotency_ttl_seconds: int = Field(86400, alias="IDEMPOTENCY_TTL_SECONDS", gt=0)

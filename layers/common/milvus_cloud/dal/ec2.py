@@ -48,16 +48,19 @@ def allocate_address(tags: Tags) -> tuple[str, str]:
 
 
 def create_security_group(group_name: str, vpc_id: str, tags: Tags) -> str:
-    """The cluster's own group: no whitelist yet, only the cluster's instances talking to each other."""
-    ec2 = client("ec2")
-    resp = ec2.create_security_group(
+    """The cluster's own group: it starts with no whitelist rule."""
+    resp = client("ec2").create_security_group(
         GroupName=group_name,
         Description="milvus-cloud cluster whitelist",
         VpcId=vpc_id,
         TagSpecifications=[{"ResourceType": "security-group", "Tags": tags}],
     )
-    group_id = str(resp["GroupId"])
-    ec2.authorize_security_group_ingress(
+    return str(resp["GroupId"])
+
+
+def allow_cluster_traffic(group_id: str) -> None:
+    """Let the cluster's own instances talk to each other: a rule that references the group itself."""
+    client("ec2").authorize_security_group_ingress(
         GroupId=group_id,
         IpPermissions=[
             {
@@ -66,7 +69,6 @@ def create_security_group(group_name: str, vpc_id: str, tags: Tags) -> str:
             }
         ],
     )
-    return group_id
 
 
 def find_cluster_instances(cluster_key: str, states: Iterable[str] = LIVE_STATES) -> list[dict[str, Any]]:
@@ -164,14 +166,25 @@ def whitelist_rules(group_id: str, ports: set[int]) -> list[dict[str, Any]]:
     ]
 
 
-def authorize_cidr_rules(group_id: str, rules: list[tuple[str, int, str | None]]) -> None:
-    if not rules:
-        return
+def _cidr_permissions(rules: list[tuple[str, int, str | None]]) -> list[dict[str, Any]]:
     permissions = []
     for cidr, port, description in rules:
         ip_range = {"CidrIp": cidr, **({"Description": description} if description else {})}
         permissions.append({"IpProtocol": "tcp", "FromPort": port, "ToPort": port, "IpRanges": [ip_range]})
-    client("ec2").authorize_security_group_ingress(GroupId=group_id, IpPermissions=permissions)
+    return permissions
+
+
+def authorize_cidr_rules(group_id: str, rules: list[tuple[str, int, str | None]]) -> None:
+    if rules:
+        client("ec2").authorize_security_group_ingress(GroupId=group_id, IpPermissions=_cidr_permissions(rules))
+
+
+def describe_cidr_rules(group_id: str, rules: list[tuple[str, int, str | None]]) -> None:
+    """Set new descriptions on existing rules, in place."""
+    if rules:
+        client("ec2").update_security_group_rule_descriptions_ingress(
+            GroupId=group_id, IpPermissions=_cidr_permissions(rules)
+        )
 
 
 def revoke_rules(group_id: str, rule_ids: list[str]) -> None:

@@ -127,7 +127,7 @@ def _create(username: str, request: CreateClusterRequest) -> dict[str, Any]:
         url = _provision_network(username, request, created)
         _start_workflow(username, request, created)
     except Exception:
-        logger.exception("create failed before the workflow started; undoing", extra={"created": created})
+        logger.exception("create failed before the workflow started; undoing", extra={"created_resources": created})
         _undo(username, request.milvus_name, created)
         raise
     answer = CreateClusterResponse.model_validate(
@@ -151,6 +151,7 @@ def _provision_network(username: str, request: CreateClusterRequest, created: di
     created["security-group-id"] = ec2.create_security_group(
         group_name, settings.vpc_id, ec2.cluster_tags(username, name, group_name)
     )
+    ec2.allow_cluster_traffic(created["security-group-id"])
     url = ec2.public_dns_name(public_ip, settings.region)
     clusters.update_cluster(username, name, {**created, "elastic-ip": public_ip, "milvus-url": url})
     return url

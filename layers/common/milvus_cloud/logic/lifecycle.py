@@ -56,7 +56,8 @@ def change_cluster(username: str, milvus_name: str, action: str) -> ClusterActio
     try:
         arn = _start(action, _workflow_input(record, action))
     except Exception:
-        clusters.update_cluster(username, milvus_name, {"state": record["state"]}, only_in_states=[transient_state])
+        previous = {"state": record["state"], "state-reason": record.get("state-reason")}
+        clusters.update_cluster(username, milvus_name, previous, only_in_states=[transient_state])
         raise
     clusters.update_cluster(username, milvus_name, {f"{action}-execution-arn": arn})
     return ClusterActionResponse.model_validate({"milvus-name": milvus_name, "state": transient_state})

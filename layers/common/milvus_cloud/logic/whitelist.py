@@ -59,7 +59,9 @@ def desired_rules(request: WhitelistRequest) -> list[Rule]:
         if port_type is None:
             raise BadRequest(f"unsupported port-type: {entry.port_type}", code="unsupported-port-type")
         cidr = normalise_cidr(entry.source_ip)
-        rules.setdefault((cidr, port_type), (cidr, port_type, entry.description))  # a repeated entry counts once
+        rules.setdefault(
+            (cidr, port_type), (cidr, port_type, entry.description or None)
+        )  # a repeated entry counts once
     limit = get_settings().max_whitelist_entries
     if len(rules) > limit:
         raise QuotaExceeded(f"whitelist quota reached: at most {limit} entries per cluster")
@@ -130,11 +132,15 @@ def _apply(username: str, milvus_name: str, group_id: str, desired: list[Rule]) 
     ports = _ports()
     port_types = {port: name for name, port in ports.items()}
     actual = ec2.whitelist_rules(group_id, set(ports.values()))
-    wanted = {(cidr, ports[pt], desc) for cidr, pt, desc in desired}
-    have = {(r["CidrIpv4"], r["FromPort"], r.get("Description") or None): r["SecurityGroupRuleId"] for r in actual}
+    wanted = {(cidr, ports[pt]): desc for cidr, pt, desc in desired}
+    have = {(r["CidrIpv4"], r["FromPort"]): (r.get("Description") or None, r["SecurityGroupRuleId"]) for r in actual}
     try:
-        ec2.revoke_rules(group_id, [rule_id for key, rule_id in have.items() if key not in wanted])
-        ec2.authorize_cidr_rules(group_id, sorted(key for key in wanted if key not in have))
+        ec2.revoke_rules(group_id, [rule_id for key, (_, rule_id) in have.items() if key not in wanted])
+        ec2.authorize_cidr_rules(group_id, sorted((*key, desc) for key, desc in wanted.items() if key not in have))
+        # A new description only: change it in place, so access never drops for a kept entry.
+        ec2.describe_cidr_rules(
+            group_id, sorted((*key, desc) for key, desc in wanted.items() if key in have and have[key][0] != desc)
+        )
     except Exception as exc:
         _record_actual(username, milvus_name, group_id, port_types)
         raise ServiceUnavailable(
