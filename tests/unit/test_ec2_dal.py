@@ -60,6 +60,9 @@ def test_allocate_address_is_tagged_at_creation(aws: Aws) -> None:
 def test_cluster_group_talks_to_itself_and_has_no_cidr_rule(aws: Aws) -> None:
     tags = ec2.cluster_tags("alice", "cats", "sg-alice-cats")
     group_id = ec2.create_security_group("sg-alice-cats", aws.vpc_id, tags)
+    [fresh] = aws.ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"]
+    assert fresh["IpPermissions"] == []  # it starts with no rule at all
+    ec2.allow_cluster_traffic(group_id)
     [group] = aws.ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"]
     assert group["GroupName"] == "sg-alice-cats"
     assert group["VpcId"] == aws.vpc_id

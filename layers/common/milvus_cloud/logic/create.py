@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import uuid
 from typing import Any
 
@@ -15,8 +14,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 )
 
 from milvus_cloud.catalog import MilvusType, find_type, load_catalog
-from milvus_cloud.dal import clusters, ec2
-from milvus_cloud.dal.aws import client
+from milvus_cloud.dal import clusters, ec2, workflows
 from milvus_cloud.dal.idempotency import MongoPersistenceLayer
 from milvus_cloud.errors import BadRequest, Conflict, QuotaExceeded, ServiceUnavailable
 from milvus_cloud.models import ClusterSpec, CreateClusterRequest, CreateClusterResponse
@@ -163,23 +161,16 @@ def _start_workflow(username: str, request: CreateClusterRequest, created: dict[
     )
     digest = hashlib.sha256(spec.key.encode()).hexdigest()[:16]
     launch_token = uuid.uuid4().hex
-    execution = client("stepfunctions").start_execution(
-        stateMachineArn=get_settings().create_state_machine_arn,
-        name=f"create-{digest}-{launch_token[:20]}",
-        input=json.dumps({**spec.model_dump(by_alias=True), "launch-token": launch_token}),
-    )
-    created["execution-arn"] = execution["executionArn"]
-    clusters.update_cluster(username, request.milvus_name, {"execution-arn": execution["executionArn"]})
+    machine = get_settings().create_state_machine_arn
+    name = f"create-{digest}-{launch_token[:20]}"
+    # The record names the execution before it starts: once it runs, the API has nothing left that can fail.
+    clusters.update_cluster(username, request.milvus_name, {"execution-arn": workflows.execution_arn(machine, name)})
+    workflows.start_execution(machine, name, {**spec.model_dump(by_alias=True), "launch-token": launch_token})
 
 
 def _undo(username: str, milvus_name: str, created: dict[str, str]) -> None:
     """Best effort: free what was made, then the name. Whatever fails here the orphan sweep finds by tag."""
     steps = [
-        lambda: (
-            client("stepfunctions").stop_execution(executionArn=created["execution-arn"])
-            if "execution-arn" in created
-            else None
-        ),
         lambda: ec2.delete_security_group(created["security-group-id"]) if "security-group-id" in created else None,
         lambda: ec2.release_address(created["allocation-id"]) if "allocation-id" in created else None,
         lambda: clusters.delete_cluster(username, milvus_name),

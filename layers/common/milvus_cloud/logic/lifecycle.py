@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import uuid
 from typing import Any
 
-from milvus_cloud.dal import clusters
-from milvus_cloud.dal.aws import client
+from milvus_cloud.dal import clusters, workflows
 from milvus_cloud.errors import Conflict
 from milvus_cloud.logic.read import get_owned_cluster
 from milvus_cloud.models import ClusterActionResponse
@@ -67,7 +65,4 @@ def _start(action: str, payload: dict[str, Any]) -> str:
     settings = get_settings()
     machine = settings.delete_state_machine_arn if action == "delete" else settings.power_state_machine_arn
     digest = hashlib.sha256(f"{payload['username']}/{payload['milvus-name']}".encode()).hexdigest()[:16]
-    execution = client("stepfunctions").start_execution(
-        stateMachineArn=machine, name=f"{action}-{digest}-{uuid.uuid4().hex[:20]}", input=json.dumps(payload)
-    )
-    return str(execution["executionArn"])
+    return workflows.start_execution(machine, f"{action}-{digest}-{uuid.uuid4().hex[:20]}", payload)

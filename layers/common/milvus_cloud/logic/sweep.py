@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from milvus_cloud.dal import clusters, ec2, orphans
+from milvus_cloud.dal import clusters, ec2, orphans, workflows
 from milvus_cloud.observability import logger
 from milvus_cloud.settings import get_settings
 
@@ -64,7 +64,7 @@ def find_orphans() -> list[Finding]:
         if reason:
             findings.append(Finding("security-group", group["GroupId"], key, reason))
     for key, record in records.items():
-        if record["state"] == "creating" and not record.get("execution-arn"):
+        if record["state"] == "creating" and not workflows.execution_running(record.get("execution-arn")):
             findings.append(Finding("stuck-record", key, key, "create was interrupted before its workflow started"))
     live_ids = {inst["InstanceId"] for inst in live_instances}
     for key, record in records.items():
