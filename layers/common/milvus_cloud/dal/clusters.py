@@ -46,7 +46,12 @@ def count_clusters(username: str) -> int:
 
 
 def update_cluster(
-    username: str, milvus_name: str, changes: Record, *, only_in_states: Iterable[str] | None = None
+    username: str,
+    milvus_name: str,
+    changes: Record,
+    *,
+    only_in_states: Iterable[str] | None = None,
+    unset: Iterable[str] = (),
 ) -> Record | None:
     """Apply changes; with only_in_states, only if the record is in one of them (a compare-and-set)."""
     query: Record = _key(username, milvus_name)
@@ -54,9 +59,19 @@ def update_cluster(
         query["state"] = {"$in": list(only_in_states)}
     return get_db()[CLUSTERS].find_one_and_update(
         query,
-        {"$set": {**changes, "updated-at": now_iso()}},
+        {"$set": {**changes, "updated-at": now_iso()}, **({"$unset": dict.fromkeys(unset, "")} if unset else {})},
         projection={"_id": False},
         return_document=ReturnDocument.AFTER,
+    )
+
+
+def transition(username: str, milvus_name: str, from_states: Iterable[str], changes: Record) -> Record | None:
+    """Compare-and-set on the state; the record as it was before, or None if it was not in from_states."""
+    return get_db()[CLUSTERS].find_one_and_update(
+        {**_key(username, milvus_name), "state": {"$in": list(from_states)}},
+        {"$set": {**changes, "updated-at": now_iso()}},
+        projection={"_id": False},
+        return_document=ReturnDocument.BEFORE,
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import cache
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -93,6 +94,7 @@ def describe_instances(instance_ids: list[str]) -> list[dict[str, Any]]:
     return [inst for res in resp["Reservations"] for inst in res["Instances"]]
 
 
+@cache  # an AMI's root device never changes: one lookup per image per container
 def root_device_name(image_id: str) -> str:
     images = client("ec2").describe_images(ImageIds=[image_id])["Images"]
     if not images:

@@ -74,19 +74,25 @@ def check_request(username: str, request: CreateClusterRequest) -> MilvusType:
             f"disk-size must be between {mtype.min_disk_size} and {mtype.max_disk_size} GiB for {mtype.name}",
             code="invalid-disk-size",
         )
-    existing = clusters.get_cluster(username, request.milvus_name)
-    if existing is not None:
-        if existing["milvus-type"] != request.milvus_type:
-            raise Conflict(
-                f"the type of a cluster cannot change: {request.milvus_name} is {existing['milvus-type']}; "
-                "create a new cluster with another name for another type",
-                code="type-immutable",
-            )
-        raise Conflict(f"a cluster named {request.milvus_name} already exists", code="already-exists")
     limit = get_settings().max_clusters_per_user
     if clusters.count_clusters(username) >= limit:
+        refuse_existing(username, request)  # a name conflict says more than the quota
         raise QuotaExceeded(f"cluster quota reached: at most {limit} clusters per user; delete one first")
     return mtype
+
+
+def refuse_existing(username: str, request: CreateClusterRequest) -> None:
+    """409 if the name is taken: a cluster's type cannot change, and a name is one cluster."""
+    existing = clusters.get_cluster(username, request.milvus_name)
+    if existing is None:
+        return
+    if existing["milvus-type"] != request.milvus_type:
+        raise Conflict(
+            f"the type of a cluster cannot change: {request.milvus_name} is {existing['milvus-type']}; "
+            "create a new cluster with another name for another type",
+            code="type-immutable",
+        )
+    raise Conflict(f"a cluster named {request.milvus_name} already exists", code="already-exists")
 
 
 def _new_record(username: str, request: CreateClusterRequest) -> dict[str, Any]:
@@ -119,7 +125,8 @@ def _create(username: str, request: CreateClusterRequest) -> dict[str, Any]:
     check_request(username, request)
     record = _new_record(username, request)
     if not clusters.insert_cluster(record):
-        raise Conflict(f"a cluster named {request.milvus_name} already exists", code="already-exists")
+        refuse_existing(username, request)
+        raise Conflict(f"a cluster named {request.milvus_name} is being changed; retry", code="already-exists")
     created: dict[str, str] = {}
     try:
         url = _provision_network(username, request, created)
@@ -150,21 +157,25 @@ def _provision_network(username: str, request: CreateClusterRequest, created: di
         group_name, settings.vpc_id, ec2.cluster_tags(username, name, group_name)
     )
     ec2.allow_cluster_traffic(created["security-group-id"])
-    url = ec2.public_dns_name(public_ip, settings.region)
-    clusters.update_cluster(username, name, {**created, "elastic-ip": public_ip, "milvus-url": url})
-    return url
+    created["elastic-ip"] = public_ip
+    created["milvus-url"] = ec2.public_dns_name(public_ip, settings.region)
+    return created["milvus-url"]
 
 
 def _start_workflow(username: str, request: CreateClusterRequest, created: dict[str, str]) -> None:
+    ids = {key: created[key] for key in ("allocation-id", "security-group-id")}
     spec = ClusterSpec.model_validate(
-        {**request.model_dump(by_alias=True, exclude={"session_token"}), "username": username, **created}
+        {**request.model_dump(by_alias=True, exclude={"session_token"}), "username": username, **ids}
     )
     digest = hashlib.sha256(spec.key.encode()).hexdigest()[:16]
     launch_token = uuid.uuid4().hex
     machine = get_settings().create_state_machine_arn
     name = f"create-{digest}-{launch_token[:20]}"
-    # The record names the execution before it starts: once it runs, the API has nothing left that can fail.
-    clusters.update_cluster(username, request.milvus_name, {"execution-arn": workflows.execution_arn(machine, name)})
+    # One write: the AWS ids for cleanup, and the execution named before it starts, so that once it
+    # runs the API has nothing left that can fail.
+    clusters.update_cluster(
+        username, request.milvus_name, {**created, "execution-arn": workflows.execution_arn(machine, name)}
+    )
     workflows.start_execution(machine, name, {**spec.model_dump(by_alias=True), "launch-token": launch_token})
 
 

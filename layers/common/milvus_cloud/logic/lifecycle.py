@@ -7,6 +7,7 @@ import uuid
 from typing import Any
 
 from milvus_cloud.dal import clusters, workflows
+from milvus_cloud.dal.workflows import execution_arn
 from milvus_cloud.errors import Conflict
 from milvus_cloud.logic.read import get_owned_cluster
 from milvus_cloud.models import ClusterActionResponse
@@ -39,30 +40,37 @@ def _workflow_input(record: dict[str, Any], action: str) -> dict[str, Any]:
 def change_cluster(username: str, milvus_name: str, action: str) -> ClusterActionResponse:
     """Start delete, suspend or resume. A repeated delete while deleting answers without a second workflow."""
     allowed, transient_state = TRANSITIONS[action]
-    record = get_owned_cluster(username, milvus_name)
-    if action == "delete" and record["state"] == "deleting":
-        return ClusterActionResponse.model_validate({"milvus-name": milvus_name, "state": "deleting"})
-    updated = clusters.update_cluster(
-        username, milvus_name, {"state": transient_state, "state-reason": None}, only_in_states=allowed
+    machine, name = _execution_name(username, milvus_name, action)
+    arn_field = f"{action}-execution-arn"
+    # One compare-and-set moves the state and names the workflow; it returns the record as it was.
+    before = clusters.transition(
+        username,
+        milvus_name,
+        allowed,
+        {"state": transient_state, "state-reason": None, arn_field: execution_arn(machine, name)},
     )
-    if updated is None:
-        current = (clusters.get_cluster(username, milvus_name) or record)["state"]
+    if before is None:
+        current = get_owned_cluster(username, milvus_name)
+        if action == "delete" and current["state"] == "deleting":
+            return ClusterActionResponse.model_validate({"milvus-name": milvus_name, "state": "deleting"})
         raise Conflict(
-            f"{action} is allowed only when the cluster is {' or '.join(allowed)}; it is {current}",
+            f"{action} is allowed only when the cluster is {' or '.join(allowed)}; it is {current['state']}",
             code="invalid-state",
         )
     try:
-        arn = _start(action, _workflow_input(record, action))
+        workflows.start_execution(machine, name, _workflow_input(before, action))
     except Exception:
-        previous = {"state": record["state"], "state-reason": record.get("state-reason")}
-        clusters.update_cluster(username, milvus_name, previous, only_in_states=[transient_state])
+        previous = {"state": before["state"], "state-reason": before.get("state-reason")}
+        if arn_field in before:
+            previous[arn_field] = before[arn_field]
+        gone = () if arn_field in before else (arn_field,)
+        clusters.update_cluster(username, milvus_name, previous, only_in_states=[transient_state], unset=gone)
         raise
-    clusters.update_cluster(username, milvus_name, {f"{action}-execution-arn": arn})
     return ClusterActionResponse.model_validate({"milvus-name": milvus_name, "state": transient_state})
 
 
-def _start(action: str, payload: dict[str, Any]) -> str:
+def _execution_name(username: str, milvus_name: str, action: str) -> tuple[str, str]:
     settings = get_settings()
     machine = settings.delete_state_machine_arn if action == "delete" else settings.power_state_machine_arn
-    digest = hashlib.sha256(f"{payload['username']}/{payload['milvus-name']}".encode()).hexdigest()[:16]
-    return workflows.start_execution(machine, f"{action}-{digest}-{uuid.uuid4().hex[:20]}", payload)
+    digest = hashlib.sha256(f"{username}/{milvus_name}".encode()).hexdigest()[:16]
+    return machine, f"{action}-{digest}-{uuid.uuid4().hex[:20]}"
