@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from contextvars import ContextVar
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
@@ -13,13 +12,12 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
+from milvus_cloud import request_context
 from milvus_cloud.errors import ApiError, BadRequest, NotFound, ServiceUnavailable, Unauthorized
 from milvus_cloud.models import ClusterActionRequest
 from milvus_cloud.observability import logger, metrics, tracer
 from milvus_cloud.settings import get_settings
 
-# Who the current invocation authenticated as, for the audit trail.
-authenticated_user: ContextVar[str | None] = ContextVar("authenticated_user", default=None)
 Handler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
 
 
@@ -113,7 +111,7 @@ def authenticate(app: APIGatewayRestResolver, body_token: str | None = None, use
     from milvus_cloud.logic.auth import authenticate_token  # lazy: public routes never load pymongo
 
     user = authenticate_token(request_token(app, body_token), username)
-    authenticated_user.set(user)
+    request_context.authenticated_user.set(user)
     return user
 
 
@@ -144,6 +142,8 @@ def audit(user: str, event: dict[str, Any], response: dict[str, Any]) -> None:
     """Record the call; an audit failure is logged, never turned into the user's error."""
     from milvus_cloud.dal.audit import record_action
 
+    if request_context.nothing_changed.get():
+        return
     try:
         body = json.loads(response.get("body") or "{}")
         record_action(
@@ -163,9 +163,9 @@ def lambda_entry(app: APIGatewayRestResolver) -> Handler:
     @tracer.capture_lambda_handler
     @metrics.log_metrics
     def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-        authenticated_user.set(None)
+        request_context.start_invocation()
         response = app.resolve(as_json_request(event), context)
-        user = authenticated_user.get()
+        user = request_context.authenticated_user.get()
         # Accepted changes only: a refused request writes nothing, not even to the audit trail.
         if user and event.get("httpMethod") in STATE_CHANGING and int(response["statusCode"]) < 400:
             audit(user, event, response)

@@ -14,6 +14,7 @@ import ipaddress
 from datetime import UTC, datetime
 from typing import Any
 
+from milvus_cloud import request_context
 from milvus_cloud.dal import clusters, ec2
 from milvus_cloud.errors import BadRequest, Conflict, QuotaExceeded, ServiceUnavailable
 from milvus_cloud.logic.read import get_owned_cluster
@@ -111,6 +112,7 @@ def set_whitelist(username: str, milvus_name: str, request: WhitelistRequest) ->
             code="invalid-state",
         )
     if _as_rules(record.get("whitelist", [])) == set(desired) and not record.get("whitelist-pending"):
+        request_context.nothing_changed.set(True)
         return _response(record, record.get("whitelist", []))  # unchanged: no AWS write at all
     _take_lease(username, milvus_name)
     try:
