@@ -84,6 +84,17 @@ def stack_info(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, s
             proc.wait(timeout=10)
 
 
+def assert_failure(reply: requests.Response, status: int, code: str | None = None) -> dict[str, Any]:
+    """The contract's failure shape, exactly: status, description and code."""
+    assert reply.status_code == status, reply.text
+    body: dict[str, Any] = reply.json()
+    assert set(body) == {"status", "description", "code"}, body
+    assert body["status"] == "failed" and body["description"] and body["code"]
+    if code:
+        assert body["code"] == code, body
+    return body
+
+
 class Stack:
     """The local stack as a test sees it: the HTTP API, and the truth in moto and MongoDB."""
 
@@ -156,6 +167,27 @@ class Stack:
             if time.monotonic() > deadline:
                 pytest.fail(f"{name} still creating after {timeout:.0f}s")
             time.sleep(0.25)
+
+    def wait_state(self, token: str, name: str, state: str, timeout: float = 30.0) -> dict[str, Any]:
+        """Poll GET until the cluster is in state (bounded); its description then."""
+        deadline = time.monotonic() + timeout
+        while True:
+            reply = self.describe(token, name)
+            assert reply.status_code == 200, reply.text
+            body: dict[str, Any] = reply.json()
+            if body["state"] == state:
+                return body
+            if time.monotonic() > deadline:
+                pytest.fail(f"{name} is {body['state']}, not {state}, after {timeout:.0f}s")
+            time.sleep(0.2)
+
+    def wait_gone(self, token: str, name: str, timeout: float = 30.0) -> None:
+        """Poll GET until the cluster is gone (404), bounded."""
+        deadline = time.monotonic() + timeout
+        while self.describe(token, name).status_code != 404:
+            if time.monotonic() > deadline:
+                pytest.fail(f"{name} still there after {timeout:.0f}s")
+            time.sleep(0.2)
 
     def wait_for_execution(self, arn: str, timeout: float = 60.0) -> str:
         """The workflow's end: every AWS change it makes is done by then."""

@@ -3,21 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
-import requests
-
-from tests.e2e.conftest import Stack
-
-
-def assert_failure(reply: requests.Response, status: int, code: str | None = None) -> dict[str, Any]:
-    assert reply.status_code == status, reply.text
-    body: dict[str, Any] = reply.json()
-    assert set(body) == {"status", "description", "code"}, body
-    assert body["status"] == "failed" and body["description"] and body["code"]
-    if code:
-        assert body["code"] == code, body
-    return body
+from tests.e2e.conftest import Stack, assert_failure
 
 
 def test_describe_and_list_show_only_the_callers_clusters(stack: Stack, new_user: Callable[[], str]) -> None:

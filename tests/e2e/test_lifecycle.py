@@ -5,26 +5,14 @@ state rules, the type rule and the cluster quota."""
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from typing import Any
 
-import pytest
 import requests
 
-from tests.e2e.conftest import Stack
+from tests.e2e.conftest import Stack, assert_failure
 
 NAME = "search-cats"
-
-
-def assert_failure(reply: requests.Response, status: int, code: str | None = None) -> dict[str, Any]:
-    assert reply.status_code == status, reply.text
-    body: dict[str, Any] = reply.json()
-    assert set(body) == {"status", "description", "code"}, body
-    assert body["status"] == "failed" and body["description"] and body["code"]
-    if code:
-        assert body["code"] == code, body
-    return body
 
 
 def action(stack: Stack, token: str, verb: str, name: str = NAME) -> requests.Response:
@@ -43,29 +31,11 @@ def running_cluster(stack: Stack, username: str, milvus_type: str = "M5", disk: 
 
 
 def wait_state(stack: Stack, token: str, state: str, timeout: float = 30.0) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        reply = stack.describe(token, NAME)
-        assert reply.status_code == 200, reply.text
-        body: dict[str, Any] = reply.json()
-        if body["state"] == state:
-            return body
-        if time.monotonic() > deadline:
-            pytest.fail(f"{NAME} is {body['state']}, not {state}, after {timeout:.0f}s")
-        time.sleep(0.2)
+    return stack.wait_state(token, NAME, state, timeout)
 
 
 def wait_gone(stack: Stack, token: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        reply = stack.describe(token, NAME)
-        if reply.status_code == 404:
-            return
-        assert reply.status_code == 200, reply.text
-        assert reply.json()["state"] == "deleting", reply.json()
-        if time.monotonic() > deadline:
-            pytest.fail(f"{NAME} still exists {timeout:.0f}s after its delete")
-        time.sleep(0.2)
+    stack.wait_gone(token, NAME, timeout)
 
 
 def machine_arn(stack: Stack, name: str) -> str:

@@ -3,7 +3,6 @@ exactly the list (and its self-referencing rule); refusals change nothing; the s
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -11,7 +10,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.e2e.conftest import Stack
+from tests.e2e.conftest import Stack, assert_failure
 
 NAME = "search-cats"
 PORTS = {"milvus-port": 19530, "milvus-em-port": 19531}
@@ -23,16 +22,6 @@ class Cluster:
     username: str
     token: str
     group_id: str
-
-
-def assert_failure(reply: requests.Response, status: int, code: str | None = None) -> dict[str, Any]:
-    assert reply.status_code == status, reply.text
-    body: dict[str, Any] = reply.json()
-    assert set(body) == {"status", "description", "code"}, body
-    assert body["status"] == "failed" and body["description"] and body["code"]
-    if code:
-        assert body["code"] == code, body
-    return body
 
 
 def make_cluster(stack: Stack, username: str, wait: bool = True) -> Cluster:
@@ -298,24 +287,11 @@ def test_a_whitelist_is_refused_when_failed(stack: Stack, user: str, faults: Sta
 
 
 def wait_state(stack: Stack, cluster: Cluster, state: str, timeout: float = 30.0) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        reply = stack.describe(cluster.token, NAME)
-        assert reply.status_code == 200, reply.text
-        body: dict[str, Any] = reply.json()
-        if body["state"] == state:
-            return body
-        if time.monotonic() > deadline:
-            pytest.fail(f"{NAME} is {body['state']}, not {state}, after {timeout:.0f}s")
-        time.sleep(0.2)
+    return stack.wait_state(cluster.token, NAME, state, timeout)
 
 
 def wait_gone(stack: Stack, cluster: Cluster, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while stack.describe(cluster.token, NAME).status_code != 404:
-        if time.monotonic() > deadline:
-            pytest.fail(f"{NAME} still exists {timeout:.0f}s after its delete")
-        time.sleep(0.2)
+    stack.wait_gone(cluster.token, NAME, timeout)
 
 
 def settle_workflows(stack: Stack, username: str) -> None:
