@@ -64,8 +64,28 @@ def _after_describe(parsed: dict[str, Any], **_: Any) -> None:
                 inst["State"] = {"Code": 0, "Name": "pending"}
 
 
+def _launch_time_on_start() -> None:
+    """EC2 sets LaunchTime when a stopped instance starts; moto keeps the first launch's, which would let a
+    resumed instance skip the simulated boot."""
+    from moto.core.utils import utcnow
+    from moto.ec2.models.instances import Instance
+
+    if getattr(Instance.start, "sets_launch_time", False):
+        return
+    original = Instance.start
+
+    def start(self: Any, *args: Any, **kwargs: Any) -> Any:
+        result = original(self, *args, **kwargs)
+        self.launch_time = utcnow()
+        return result
+
+    start.sets_launch_time = True  # type: ignore[attr-defined]
+    Instance.start = start  # type: ignore[method-assign]
+
+
 def install() -> None:
     """Hook every boto3 client made from now on in this process (the handlers', not moto's own)."""
+    _launch_time_on_start()
     boto3.setup_default_session()
     boto3.DEFAULT_SESSION.events.register("before-call.*.*", _before_call)
     boto3.DEFAULT_SESSION.events.register("after-call.ec2.DescribeInstances", _after_describe)

@@ -3,7 +3,7 @@
 from aws_lambda_powertools.event_handler import Response
 
 from milvus_cloud.api import authenticate, build_resolver, lambda_entry, success
-from milvus_cloud.logic.whitelist import get_whitelist
+from milvus_cloud.logic.read import get_whitelist
 from milvus_cloud.models import WhitelistResponse
 from milvus_cloud.openapi import responses
 

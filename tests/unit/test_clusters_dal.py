@@ -57,11 +57,12 @@ def test_get_is_scoped_to_the_user(env: Env) -> None:
 
 def test_update_with_a_state_guard_is_a_compare_and_set(env: Env) -> None:
     clusters.insert_cluster(record("alice", "cats"))
-    assert clusters.update_cluster("alice", "cats", {"state": "running"}, only_in_states=["deleting"]) is None
+    assert clusters.update_cluster("alice", "cats", {"state": "running"}, only_in_states=["deleting"]) is False
     assert clusters.get_cluster("alice", "cats")["state"] == "creating"
-    after = clusters.update_cluster("alice", "cats", {"state": "running"}, only_in_states=["creating"])
+    assert clusters.update_cluster("alice", "cats", {"state": "running"}, only_in_states=["creating"]) is True
+    after = clusters.get_cluster("alice", "cats")
     assert after is not None and after["state"] == "running" and after["updated-at"]
-    assert clusters.update_cluster("bob", "cats", {"state": "failed"}) is None
+    assert clusters.update_cluster("bob", "cats", {"state": "failed"}) is False
 
 
 def test_a_deleted_name_can_be_created_again(env: Env) -> None:

@@ -74,7 +74,7 @@ def make_running(username: str = USER, name: str = NAME, milvus_type: str = "M5"
     nodes = provision.launch_instances(spec, "0123456789abcdef0123456789abcdef")
     provision.tag_resources(spec, nodes)
     network = provision.associate_address(spec, nodes)
-    assert records.register_cluster(username, name, network) is not None
+    assert records.register_cluster(username, name, network)
     return dict(clusters.get_cluster(username, name) or {})
 
 

@@ -31,8 +31,8 @@ FLOORS: dict[str, tuple[list[str], list[str]]] = {
         [
             "find sessions",
             "find clusters",
-            "findAndModify clusters",  # take the lease
-            "findAndModify clusters",  # store what the group holds
+            "update clusters",  # take the lease
+            "update clusters",  # store what the group holds
             "update clusters",  # release the lease
             "insert audit",
         ],
@@ -43,7 +43,7 @@ FLOORS: dict[str, tuple[list[str], list[str]]] = {
             "find sessions",
             "count clusters",  # the quota (aggregate or count, by driver)
             "insert clusters",  # reserve the name
-            "findAndModify clusters",  # the AWS ids and the execution, in one write
+            "update clusters",  # the AWS ids and the execution, in one write
             "insert audit",
         ],
         ["AllocateAddress", "CreateSecurityGroup", "AuthorizeSecurityGroupIngress", "StartExecution"],
@@ -57,7 +57,7 @@ FLOORS: dict[str, tuple[list[str], list[str]]] = {
     "step check_instances": ([], ["DescribeInstances"]),
     "step tag_resources": ([], ["DescribeInstances", "CreateTags", "CreateTags"]),
     "step associate_address": ([], ["AssociateAddress", "DescribeInstances"]),
-    "step register_cluster": (["findAndModify clusters"], []),
+    "step register_cluster": (["update clusters"], []),
     "step terminate_instances": ([], ["DescribeInstances", "TerminateInstances"]),
     "step release_network": ([], ["DescribeAddresses", "DisassociateAddress", "ReleaseAddress", "DeleteSecurityGroup"]),
     "step remove_cluster": (["find clusters", "insert cluster_history", "delete clusters"], []),

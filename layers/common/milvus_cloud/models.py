@@ -15,9 +15,10 @@ ClusterState = Literal["creating", "running", "suspending", "suspended", "resumi
 
 
 class ApiModel(BaseModel):
-    """Hyphenated JSON keys as in the original requests; unknown fields are refused."""
+    """Hyphenated JSON keys as in the original requests; unknown fields are refused. Each model is built
+    on first use (defer_build): a function builds only the few models it uses, not all at import."""
 
-    model_config = ConfigDict(populate_by_name=True, extra="forbid", serialize_by_alias=True)
+    model_config = ConfigDict(populate_by_name=True, extra="forbid", serialize_by_alias=True, defer_build=True)
 
 
 class AuthenticatedRequest(ApiModel):

@@ -52,17 +52,16 @@ def update_cluster(
     *,
     only_in_states: Iterable[str] | None = None,
     unset: Iterable[str] = (),
-) -> Record | None:
-    """Apply changes; with only_in_states, only if the record is in one of them (a compare-and-set)."""
+) -> bool:
+    """Apply changes; with only_in_states, only if the record is in one of them (a compare-and-set).
+    True if it applied. (update_one, not find_one_and_update: SecantusDB serves only the former by index.)"""
     query: Record = _key(username, milvus_name)
     if only_in_states is not None:
         query["state"] = {"$in": list(only_in_states)}
-    return get_db()[CLUSTERS].find_one_and_update(
-        query,
-        {"$set": {**changes, "updated-at": now_iso()}, **({"$unset": dict.fromkeys(unset, "")} if unset else {})},
-        projection={"_id": False},
-        return_document=ReturnDocument.AFTER,
-    )
+    update: Record = {"$set": {**changes, "updated-at": now_iso()}}
+    if unset:
+        update["$unset"] = dict.fromkeys(unset, "")
+    return get_db()[CLUSTERS].update_one(query, update).matched_count == 1
 
 
 def transition(username: str, milvus_name: str, from_states: Iterable[str], changes: Record) -> Record | None:
@@ -91,16 +90,12 @@ def archive_and_delete_cluster(username: str, milvus_name: str, final_state: str
 def take_whitelist_lease(username: str, milvus_name: str, states: Iterable[str], seconds: int) -> bool:
     """One whitelist writer at a time per cluster; a lease left by a crashed writer expires."""
     now = datetime.now(UTC)
-    taken = get_db()[CLUSTERS].find_one_and_update(
-        {
-            **_key(username, milvus_name),
-            "state": {"$in": list(states)},
-            "$or": [{"whitelist-lease": None}, {"whitelist-lease": {"$lt": now}}],
-        },
+    taken = get_db()[CLUSTERS].update_one(
+        # No lease, or an expired one. ($not/$gt rather than $or: an $or makes SecantusDB scan the collection.)
+        {**_key(username, milvus_name), "state": {"$in": list(states)}, "whitelist-lease": {"$not": {"$gt": now}}},
         {"$set": {"whitelist-lease": now + timedelta(seconds=seconds), "whitelist-pending": True}},
-        projection={"_id": True},
     )
-    return taken is not None
+    return taken.matched_count == 1
 
 
 def release_whitelist_lease(username: str, milvus_name: str) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 from milvus_cloud.dal import clusters
 
 
-def register_cluster(username: str, milvus_name: str, network: dict[str, Any]) -> dict[str, Any] | None:
+def register_cluster(username: str, milvus_name: str, network: dict[str, Any]) -> bool:
     """The instances and the real public DNS name into the record; the cluster is running."""
     changes = {
         "instances": network["instances"],

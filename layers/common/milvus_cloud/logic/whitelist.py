@@ -17,7 +17,7 @@ from typing import Any
 from milvus_cloud import request_context
 from milvus_cloud.dal import clusters, ec2
 from milvus_cloud.errors import BadRequest, Conflict, QuotaExceeded, ServiceUnavailable
-from milvus_cloud.logic.read import get_owned_cluster
+from milvus_cloud.logic.read import get_owned_cluster, whitelist_response
 from milvus_cloud.models import WhitelistEntry, WhitelistRequest, WhitelistResponse
 from milvus_cloud.settings import get_settings
 
@@ -80,25 +80,16 @@ def _as_rules(entries: list[dict[str, Any]]) -> set[Rule]:
     return {(e["source-ip"], e["port-type"], e.get("description")) for e in entries}
 
 
-def get_whitelist(username: str, milvus_name: str) -> WhitelistResponse:
-    """The whitelist as applied. After an interrupted change the group is the truth: read it back."""
-    record = get_owned_cluster(username, milvus_name)
-    if record.get("whitelist-pending") and record.get("security-group-id") and _lease_free(record):
+def reconcile_from_group(username: str, milvus_name: str, record: dict[str, Any]) -> None:
+    """After an interrupted change the group is the truth: store what it holds, if no change is in flight."""
+    lease = record.get("whitelist-lease")
+    if record.get("security-group-id") and (lease is None or lease < datetime.now(UTC)):
         ports = {port: name for name, port in _ports().items()}
         _record_actual(username, milvus_name, record["security-group-id"], ports)
-        record = get_owned_cluster(username, milvus_name)
-    return _response(record, record.get("whitelist", []))
-
-
-def _lease_free(record: dict[str, Any]) -> bool:
-    lease = record.get("whitelist-lease")
-    return lease is None or lease < datetime.now(UTC)
 
 
 def _response(record: dict[str, Any], entries: list[dict[str, Any]]) -> WhitelistResponse:
-    return WhitelistResponse.model_validate(
-        {"milvus-name": record["milvus-name"], "ip-ranges": entries, "state": record["state"]}
-    )
+    return whitelist_response(record, entries)
 
 
 def set_whitelist(username: str, milvus_name: str, request: WhitelistRequest) -> WhitelistResponse:
