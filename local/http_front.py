@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 MAX_BODY = 10 * 1024 * 1024  # API Gateway's payload limit
 Route = tuple[str, re.Pattern[str], str, str]  # method, path regex, resource, function logical id
@@ -99,7 +99,8 @@ def make_server(
             for method, pattern, resource, logical_id in routes:
                 match = pattern.match(path)
                 if match and method == self.command:
-                    params = {k.replace("_", "-"): v for k, v in match.groupdict().items()}
+                    # API Gateway hands path parameters over URL-decoded.
+                    params = {k.replace("_", "-"): unquote(v) for k, v in match.groupdict().items()}
                     headers = {k: v for k, v in self.headers.items()}
                     result = invoke(logical_id, proxy_event(self.command, self.path, resource, params, headers, body))
                     headers = dict(result.get("headers") or {})
@@ -113,6 +114,10 @@ def make_server(
             else:
                 self._send(404, failure(f"no such route: {path}", "no-such-route"))
 
-        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _handle  # noqa: N815
+        def __getattr__(self, name: str) -> Any:
+            # Every method reaches the router, which answers 405 in the failure shape, as API Gateway would.
+            if name.startswith("do_"):
+                return self._handle
+            raise AttributeError(name)
 
     return ThreadingHTTPServer((host, port), Handler)

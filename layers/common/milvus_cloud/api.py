@@ -55,8 +55,16 @@ def describe_validation_errors(errors: list[Any]) -> str:
     return "; ".join(reasons) or "invalid request"
 
 
+def json_body(text: str) -> Any:
+    """json.loads, with a body nested too deeply for the parser refused as invalid JSON (a 400, not a 500)."""
+    try:
+        return json.loads(text)
+    except RecursionError as exc:
+        raise json.JSONDecodeError("the body is nested too deeply", text[:100], 0) from exc
+
+
 def build_resolver() -> APIGatewayRestResolver:
-    app = APIGatewayRestResolver(enable_validation=True)
+    app = APIGatewayRestResolver(enable_validation=True, json_body_deserializer=json_body)
 
     @app.exception_handler(RequestValidationError)
     def _invalid(exc: RequestValidationError) -> Response[str]:

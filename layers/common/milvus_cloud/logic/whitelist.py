@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,6 +30,7 @@ PORT_TYPES = {
 }
 OPEN_STATES = ("creating", "running", "suspending", "suspended", "resuming")
 LEASE_SECONDS = 60
+CIDR_SHAPE = re.compile(r"\d{1,3}(\.\d{1,3}){3}(/([0-9]|[1-2][0-9]|3[0-2]))?")
 Rule = tuple[str, str, str | None]  # (cidr, port-type, description)
 
 
@@ -39,6 +41,10 @@ def _ports() -> dict[str, int]:
 
 def normalise_cidr(source_ip: str) -> str:
     """An IPv4 CIDR in canonical form; a bare address means /32. Host bits set are refused, not guessed."""
+    if not CIDR_SHAPE.fullmatch(source_ip):  # no netmask notation, no zero-padded prefix
+        raise BadRequest(
+            f"invalid source-ip: {source_ip} is not an IPv4 CIDR such as 203.0.113.0/24", code="invalid-cidr"
+        )
     try:
         network = ipaddress.IPv4Network(source_ip if "/" in source_ip else f"{source_ip}/32", strict=True)
     except ValueError as exc:
