@@ -90,7 +90,10 @@ class LocalStack:
         proxy.start()
         control.mongo_proxy = proxy
         self._stops.append(proxy.stop)
-        return parts._replace(netloc=f"127.0.0.1:{proxy.port}").geturl()
+        # directConnection: SecantusDB announces itself as a replica set member at its own address, and pymongo
+        # would follow that past the proxy.
+        query = "&".join(q for q in (parts.query, "directConnection=true") if q)
+        return parts._replace(netloc=f"127.0.0.1:{proxy.port}", query=query).geturl()
 
     def _start_moto(self) -> str:
         import logging

@@ -8,4 +8,5 @@ from milvus_cloud.workflow import workflow_step
 
 @workflow_step
 def lambda_handler(event: dict[str, Any]) -> dict[str, Any]:
-    return {"instance-ids": terminate_cluster_instances(f"{event['username']}/{event['milvus-name']}")}
+    known = (event.get("launch") or {}).get("instance-ids") or []
+    return {"instance-ids": terminate_cluster_instances(f"{event['username']}/{event['milvus-name']}", known)}

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from milvus_cloud.dal import ec2
 
 
-def terminate_cluster_instances(cluster_key: str) -> list[str]:
-    """Terminate every live instance tagged with the cluster, whatever launch got to record."""
-    instance_ids = [inst["InstanceId"] for inst in ec2.find_cluster_instances(cluster_key)]
-    ec2.terminate_instances(instance_ids)
-    return instance_ids
+def terminate_cluster_instances(cluster_key: str, known_ids: list[str] | None = None) -> list[str]:
+    """Terminate every live instance tagged with the cluster, whatever launch got to record. If that
+    lookup fails, the instances the workflow knows are terminated anyway before the error goes on."""
+    known = list(known_ids or [])
+    try:
+        found = [inst["InstanceId"] for inst in ec2.find_cluster_instances(cluster_key)]
+    except Exception:
+        with contextlib.suppress(Exception):  # the lookup failed: at least stop paying for what we know
+            ec2.terminate_instances(known)
+        raise
+    ec2.terminate_instances(found)  # live ones only: terminating twice is an error in moto
+    return sorted(set(known) | set(found))
 
 
 def release_network(allocation_id: str | None, security_group_id: str | None) -> None:
