@@ -125,3 +125,10 @@ def test_step_samples_carry_the_results_the_asl_put_before_them(function_dir: st
     }
     declared |= {c["ResultPath"].removeprefix("$.") for s in ASL["States"].values() for c in s.get("Catch", [])}
     assert result_paths <= declared
+
+
+def test_every_function_in_the_template_has_a_sample_event() -> None:
+    missing = [
+        fn.code_uri.name for fn in TEMPLATE.functions.values() if not (EVENTS / f"{fn.code_uri.name}.json").is_file()
+    ]
+    assert missing == []
