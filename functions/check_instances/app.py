@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from milvus_cloud.logic.provision import check_instances
+from milvus_cloud.logic.instances import check_instances
 from milvus_cloud.workflow import workflow_step
 
 

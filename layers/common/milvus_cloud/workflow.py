@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import wraps
 from typing import TYPE_CHECKING, Any
 
@@ -57,3 +58,16 @@ def spec_of(event: dict[str, Any]) -> ClusterSpec:
 
     fields = ("username", "milvus-name", "milvus-type", "disk-size", "security-group-id", "allocation-id")
     return ClusterSpec.model_validate({key: event[key] for key in fields})
+
+
+@dataclass(frozen=True)
+class ClusterRef:
+    """The cluster as the steps after launch need it, without building the API models."""
+
+    username: str
+    milvus_name: str
+    allocation_id: str
+
+
+def ref_of(event: dict[str, Any]) -> ClusterRef:
+    return ClusterRef(event["username"], event["milvus-name"], event["allocation-id"])
