@@ -3,9 +3,9 @@
 from typing import Any
 
 from milvus_cloud.logic.instances import associate_address
-from milvus_cloud.workflow import ref_of, workflow_step
+from milvus_cloud.workflow import spec_of, workflow_step
 
 
 @workflow_step
 def lambda_handler(event: dict[str, Any]) -> dict[str, Any]:
-    return associate_address(ref_of(event), event["launch"]["nodes"])
+    return associate_address(spec_of(event), event["launch"]["nodes"])

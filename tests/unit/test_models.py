@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from milvus_cloud.models import ClusterSpec, CreateClusterRequest, CreateClusterResponse
+from milvus_cloud.models import CreateClusterRequest, CreateClusterResponse
+from milvus_cloud.spec import ClusterSpec
 
 VALID: dict[str, Any] = {
     "session-token": "tok",
@@ -116,7 +117,7 @@ def test_responses_serialise_with_hyphenated_keys_and_string_ports() -> None:
 
 
 def test_cluster_spec_key_is_username_slash_name() -> None:
-    spec = ClusterSpec.model_validate(
+    spec = ClusterSpec.from_input(
         {
             "username": "alice",
             "milvus-name": "cats",

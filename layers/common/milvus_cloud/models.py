@@ -115,21 +115,6 @@ class MilvusTypesResponse(ApiModel):
     milvus_types: list[MilvusTypeView] = Field(alias="milvus-types")
 
 
-class ClusterSpec(ApiModel):
-    """What the workflows need to know about a cluster: the state machine's input."""
-
-    username: str
-    milvus_name: str = Field(alias="milvus-name")
-    milvus_type: str = Field(alias="milvus-type")
-    disk_size: int = Field(alias="disk-size")
-    security_group_id: str = Field(alias="security-group-id")
-    allocation_id: str = Field(alias="allocation-id")
-
-    @property
-    def key(self) -> str:
-        return f"{self.username}/{self.milvus_name}"
-
-
 class IpRangeRequest(ApiModel):
     source_ip: Annotated[StrictStr, Field(max_length=43)] = Field(alias="source-ip", description="an IPv4 CIDR")
     port_type: Annotated[StrictStr, Field(max_length=40)] = Field(

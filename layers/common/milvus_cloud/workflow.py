@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import wraps
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from milvus_cloud.errors import PermanentStepError, TransientStepError
 from milvus_cloud.observability import logger, metrics, tracer
-
-if TYPE_CHECKING:
-    from milvus_cloud.models import ClusterSpec
+from milvus_cloud.spec import ClusterSpec
 
 StepHandler = Callable[[dict[str, Any], Any], Any]
 # Faults are sorted by module and name, so a step imports neither boto3 nor pymongo unless it uses them.
@@ -54,20 +51,4 @@ def workflow_step(fn: Callable[[dict[str, Any]], Any]) -> StepHandler:
 
 
 def spec_of(event: dict[str, Any]) -> ClusterSpec:
-    from milvus_cloud.models import ClusterSpec  # only the steps that need a spec build the API models
-
-    fields = ("username", "milvus-name", "milvus-type", "disk-size", "security-group-id", "allocation-id")
-    return ClusterSpec.model_validate({key: event[key] for key in fields})
-
-
-@dataclass(frozen=True)
-class ClusterRef:
-    """The cluster as the steps after launch need it, without building the API models."""
-
-    username: str
-    milvus_name: str
-    allocation_id: str
-
-
-def ref_of(event: dict[str, Any]) -> ClusterRef:
-    return ClusterRef(event["username"], event["milvus-name"], event["allocation-id"])
+    return ClusterSpec.from_input(event)

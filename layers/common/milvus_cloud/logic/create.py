@@ -17,9 +17,10 @@ from milvus_cloud.catalog import MilvusType, find_type, load_catalog
 from milvus_cloud.dal import clusters, ec2, workflows
 from milvus_cloud.dal.idempotency import MongoPersistenceLayer
 from milvus_cloud.errors import BadRequest, Conflict, QuotaExceeded, ServiceUnavailable
-from milvus_cloud.models import ClusterSpec, CreateClusterRequest, CreateClusterResponse
+from milvus_cloud.models import CreateClusterRequest, CreateClusterResponse
 from milvus_cloud.observability import logger
 from milvus_cloud.settings import get_settings
+from milvus_cloud.spec import ClusterSpec
 
 idempotency_config = IdempotencyConfig(
     event_key_jmespath="[owner, key]",
@@ -163,9 +164,13 @@ def _provision_network(username: str, request: CreateClusterRequest, created: di
 
 
 def _start_workflow(username: str, request: CreateClusterRequest, created: dict[str, str]) -> None:
-    ids = {key: created[key] for key in ("allocation-id", "security-group-id")}
-    spec = ClusterSpec.model_validate(
-        {**request.model_dump(by_alias=True, exclude={"session_token"}), "username": username, **ids}
+    spec = ClusterSpec(
+        username,
+        request.milvus_name,
+        request.milvus_type,
+        request.disk_size,
+        created["security-group-id"],
+        created["allocation-id"],
     )
     digest = hashlib.sha256(spec.key.encode()).hexdigest()[:16]
     launch_token = uuid.uuid4().hex
@@ -176,7 +181,7 @@ def _start_workflow(username: str, request: CreateClusterRequest, created: dict[
     clusters.update_cluster(
         username, request.milvus_name, {**created, "execution-arn": workflows.execution_arn(machine, name)}
     )
-    workflows.start_execution(machine, name, {**spec.model_dump(by_alias=True), "launch-token": launch_token})
+    workflows.start_execution(machine, name, {**spec.to_input(), "launch-token": launch_token})
 
 
 def _undo(username: str, milvus_name: str, created: dict[str, str]) -> None:

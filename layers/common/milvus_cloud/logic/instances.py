@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any
 
 from botocore.exceptions import ClientError
 
@@ -10,17 +10,7 @@ from milvus_cloud.dal import ec2
 from milvus_cloud.dal.aws import error_code
 from milvus_cloud.errors import PermanentStepError
 from milvus_cloud.settings import get_settings
-
-
-class ClusterRef(Protocol):
-    """What these steps need to know of a cluster (a ClusterSpec has it, and so has workflow.ClusterRef)."""
-
-    @property
-    def username(self) -> str: ...
-    @property
-    def milvus_name(self) -> str: ...
-    @property
-    def allocation_id(self) -> str: ...
+from milvus_cloud.spec import ClusterSpec
 
 
 def check_instances(instance_ids: list[str], target: str, attempt: int) -> dict[str, Any]:
@@ -58,7 +48,7 @@ def _known(instance_id: str) -> bool:
         return False
 
 
-def tag_resources(spec: ClusterRef, nodes: list[dict[str, str]]) -> None:
+def tag_resources(spec: ClusterSpec, nodes: list[dict[str, str]]) -> None:
     """Tag what launch could not: the network interfaces (and volumes again, harmlessly)."""
     by_id = {node["instance-id"]: node for node in nodes}
     for inst in ec2.describe_instances(list(by_id)):
@@ -69,7 +59,7 @@ def tag_resources(spec: ClusterRef, nodes: list[dict[str, str]]) -> None:
         ec2.create_tags(resources, ec2.cluster_tags(spec.username, spec.milvus_name, name, node_type))
 
 
-def associate_address(spec: ClusterRef, nodes: list[dict[str, str]]) -> dict[str, Any]:
+def associate_address(spec: ClusterSpec, nodes: list[dict[str, str]]) -> dict[str, Any]:
     """Give the master the cluster's Elastic IP; return the instances as the record holds them."""
     master = next(node for node in nodes if node["node-type"] == "master")
     ec2.associate_address(spec.allocation_id, master["instance-id"])

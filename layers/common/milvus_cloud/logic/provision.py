@@ -10,8 +10,8 @@ from milvus_cloud.errors import PermanentStepError
 
 # The steps after launch live in logic/instances.py, free of pydantic so that they start faster.
 from milvus_cloud.logic.instances import associate_address, check_instances, describe_nodes, tag_resources
-from milvus_cloud.models import ClusterSpec
 from milvus_cloud.settings import get_settings
+from milvus_cloud.spec import ClusterSpec
 from milvus_cloud.userdata import render_user_data
 
 ROOT_VOLUME_GIB = 30

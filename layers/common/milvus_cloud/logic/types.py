@@ -5,5 +5,5 @@ from milvus_cloud.models import MilvusTypesResponse
 
 
 def milvus_types() -> MilvusTypesResponse:
-    entries = [t.model_dump(by_alias=True) for t in load_catalog().values()]
+    entries = [t.to_entry() for t in load_catalog().values()]
     return MilvusTypesResponse.model_validate({"milvus-types": entries})
