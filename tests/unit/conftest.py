@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 import boto3
 import pytest
 
-from tests.support import Aws, reset_caches
+from tests.support import Aws, Env, reset_caches
 
 
 @pytest.fixture
@@ -42,3 +43,21 @@ def aws_faults(aws: Aws) -> Iterator[Callable[..., None]]:
     faults.set_faults([])
     boto3.DEFAULT_SESSION = None  # the next client gets a fresh, unhooked session
     reset_caches()
+
+
+@pytest.fixture
+def machines(env: Env, aws: Aws) -> dict[str, str]:
+    """The delete and power state machines in moto (started, never run here), and their ARNs in the env."""
+    sfn = aws.client("stepfunctions")
+    definition = json.dumps({"StartAt": "Hold", "States": {"Hold": {"Type": "Pass", "End": True}}})
+    arns = {
+        name: sfn.create_state_machine(
+            name=name, definition=definition, roleArn="arn:aws:iam::123456789012:role/milvus-cloud-test"
+        )["stateMachineArn"]
+        for name in ("DeleteClusterStateMachine", "PowerClusterStateMachine")
+    }
+    env.set(
+        DELETE_STATE_MACHINE_ARN=arns["DeleteClusterStateMachine"],
+        POWER_STATE_MACHINE_ARN=arns["PowerClusterStateMachine"],
+    )
+    return arns

@@ -44,24 +44,6 @@ MACHINE = {
 }
 
 
-@pytest.fixture
-def machines(env: Env, aws: Aws) -> dict[str, str]:
-    """The delete and power state machines in moto (started, never run here), and their ARNs in the env."""
-    sfn = aws.client("stepfunctions")
-    definition = json.dumps({"StartAt": "Hold", "States": {"Hold": {"Type": "Pass", "End": True}}})
-    arns = {
-        name: sfn.create_state_machine(
-            name=name, definition=definition, roleArn="arn:aws:iam::123456789012:role/milvus-cloud-test"
-        )["stateMachineArn"]
-        for name in ("DeleteClusterStateMachine", "PowerClusterStateMachine")
-    }
-    env.set(
-        DELETE_STATE_MACHINE_ARN=arns["DeleteClusterStateMachine"],
-        POWER_STATE_MACHINE_ARN=arns["PowerClusterStateMachine"],
-    )
-    return arns
-
-
 def make_running(username: str = USER, name: str = NAME, milvus_type: str = "M5") -> dict[str, Any]:
     """A cluster as the create workflow leaves it: record, group, Elastic IP, instances launched and registered."""
     request = CreateClusterRequest.model_validate(

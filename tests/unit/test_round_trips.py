@@ -5,7 +5,6 @@ Counts are deterministic, unlike times: a change that adds a round trip fails he
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -115,29 +114,13 @@ def check(label: str, mongo: list[str], calls: list[str]) -> None:
     assert Counter(calls) == Counter(floor_aws), f"{label}: AWS {calls}"
 
 
-@pytest.fixture
-def machines(env: Env, aws: Aws) -> None:
-    sfn = aws.client("stepfunctions")
-    definition = json.dumps({"StartAt": "Hold", "States": {"Hold": {"Type": "Pass", "End": True}}})
-    arns = {
-        name: sfn.create_state_machine(
-            name=name, definition=definition, roleArn="arn:aws:iam::123456789012:role/milvus-cloud-test"
-        )["stateMachineArn"]
-        for name in ("DeleteClusterStateMachine", "PowerClusterStateMachine")
-    }
-    env.set(
-        DELETE_STATE_MACHINE_ARN=arns["DeleteClusterStateMachine"],
-        POWER_STATE_MACHINE_ARN=arns["PowerClusterStateMachine"],
-    )
-
-
 def spec_event(record: dict[str, Any], **extra: Any) -> dict[str, Any]:
     keys = ("username", "milvus-name", "milvus-type", "disk-size", "security-group-id", "allocation-id")
     return {**{key: record[key] for key in keys}, **extra}
 
 
 def test_every_route_and_step_meets_its_floor(
-    env: Env, aws: Aws, machines: None, counts: Counts, issue_token: Callable[..., str]
+    env: Env, aws: Aws, machines: dict[str, str], counts: Counts, issue_token: Callable[..., str]
 ) -> None:
     token = issue_token(USER)
     call_api("list_clusters", token=token)  # warm: indexes are ensured once per container
