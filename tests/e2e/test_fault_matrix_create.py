@@ -152,10 +152,6 @@ def test_every_create_call_fails(matrix: CreateMatrix, faults: Stack, mode: str)
     for outcome in outcomes:
         faultkit.progress(outcome)
     assert not any(o.failed for o in outcomes), faultkit.report_failures(outcomes)
-
-
-def test_figures(matrix: CreateMatrix) -> None:
-    if matrix.ran != {"transient", "permanent"}:
-        pytest.skip("the figures need both modes of the matrix in this run")
-    faultkit.figures("fault matrix (create)", {PATH: matrix.points}, matrix.outcomes)
-    assert len(matrix.outcomes) == 2 * len(matrix.points)
+    if matrix.ran == {"transient", "permanent"}:  # the whole matrix ran: its figures, for the README
+        faultkit.figures("fault matrix (create)", {PATH: matrix.points}, matrix.outcomes)
+        assert len(matrix.outcomes) == 2 * len(matrix.points)

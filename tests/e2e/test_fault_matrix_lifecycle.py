@@ -377,10 +377,6 @@ def test_every_lifecycle_call_fails(matrix: LifecycleMatrix, faults: Stack, path
     for outcome in outcomes:
         faultkit.progress(outcome)
     assert not any(o.failed for o in outcomes), faultkit.report_failures(outcomes)
-
-
-def test_figures(matrix: LifecycleMatrix) -> None:
-    if len(matrix.ran) < 6:
-        pytest.skip("the figures need every path and mode of the matrix in this run")
-    faultkit.figures("fault matrix (lifecycle)", matrix.points, matrix.outcomes)
-    assert len(matrix.outcomes) == 2 * sum(len(ops) for ops in matrix.points.values())
+    if len(matrix.ran) == 6:  # the whole matrix ran: its figures, for the README
+        faultkit.figures("fault matrix (lifecycle)", matrix.points, matrix.outcomes)
+        assert len(matrix.outcomes) == 2 * sum(len(ops) for ops in matrix.points.values())

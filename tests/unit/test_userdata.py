@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 _LAYER = Path(__file__).resolve().parents[2] / "layers" / "common"
 if str(_LAYER) not in sys.path:  # tests/conftest.py normally does this
@@ -49,7 +50,6 @@ def render(milvus_type: MilvusType, node: str, **overrides: object) -> str:
 
 
 def compose_of(script: str) -> dict[str, dict[str, dict[str, object]]]:
-    yaml = pytest.importorskip("yaml")
     match = re.search(r"<<'COMPOSE_EOF'\n(.*?)\nCOMPOSE_EOF\n", script, re.S)
     assert match, "the script embeds no compose file"
     parsed: dict[str, dict[str, dict[str, object]]] = yaml.safe_load(match.group(1))
