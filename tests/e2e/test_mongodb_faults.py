@@ -10,9 +10,6 @@ no AWS call is made."""
 
 from __future__ import annotations
 
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -22,7 +19,7 @@ import pytest
 import requests
 
 from tests.e2e import faultkit
-from tests.e2e.conftest import ROOT, Stack, read_info, stack_env
+from tests.e2e.conftest import Stack
 
 TYPE, DISK = "S1", 20
 MAX_STEPS = 16  # a bound on k, whatever the clean request measured
@@ -73,44 +70,10 @@ def test_the_local_stack_cuts_the_handlers_off_mongodb(session_proxy_works: bool
 
 
 @pytest.fixture(scope="module")
-def mstack(stack: Stack, session_proxy_works: bool, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """A stack whose handlers really reach MongoDB through the fault proxy: the session's own if its proxy
-    works, else one of this module's, on a SecantusDB it is given with directConnection=true (the workaround
-    for the defect the test above reports)."""
-    if session_proxy_works:
-        yield stack
-        return
-    from secantus import SecantusDBServer
-
-    server = SecantusDBServer(port=0, storage_path=":memory:", ttl_sweep_seconds=1)
-    server.start()
-    workdir = tmp_path_factory.mktemp("mongodb-fault-stack")
-    stack_file, log = workdir / "stack.json", workdir / "stack.log"
-    env = {**stack_env(stack_file), "MONGODB_URI": f"{str(server.uri).rstrip('/')}/?directConnection=true"}
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "local", "serve", "--port", "0"],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    own: Stack | None = None
-    try:
-        info = read_info(stack_file, proc, log)
-        own = Stack({**info, "stack_file": str(stack_file), "log": str(log)})
-        assert proxy_cuts_the_handlers_off(own), "even with directConnection=true the proxy does not cut MongoDB off"
-        yield own
-    finally:
-        if own is not None:
-            own.mongo.close()
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-        server.stop()
+def mstack(stack: Stack, session_proxy_works: bool) -> Stack:
+    """The session's stack, once its handlers are shown to reach MongoDB through the fault proxy."""
+    assert session_proxy_works, "the MongoDB fault proxy does not cut the handlers off (see the test above)"
+    return stack
 
 
 @pytest.fixture(scope="module")

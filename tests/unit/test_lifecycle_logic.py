@@ -17,7 +17,7 @@ import pytest
 from local.template import render_definition
 from milvus_cloud.dal import clusters, ec2
 from milvus_cloud.dal.mongo import CLUSTER_HISTORY, CLUSTERS
-from milvus_cloud.logic import provision, records
+from milvus_cloud.logic import instances, provision, records
 from milvus_cloud.logic.create import create_cluster
 from milvus_cloud.logic.lifecycle import _workflow_input
 from milvus_cloud.models import CreateClusterRequest
@@ -54,8 +54,8 @@ def make_running(username: str = USER, name: str = NAME, milvus_type: str = "M5"
     assert record is not None
     spec = spec_of(record)
     nodes = provision.launch_instances(spec, "0123456789abcdef0123456789abcdef")
-    provision.tag_resources(spec, nodes)
-    network = provision.associate_address(spec, nodes)
+    instances.tag_resources(spec, nodes)
+    network = instances.associate_address(spec, nodes)
     assert records.register_cluster(username, name, network)
     return dict(clusters.get_cluster(username, name) or {})
 
@@ -507,7 +507,7 @@ def test_the_step_samples_run(env: Env, aws: Aws, machines: dict[str, str], runn
 
     set_state(env, "resuming")
     state_event = sample_event("set_cluster_state")
-    state_event["network"] = provision.describe_nodes(nodes)
+    state_event["network"] = instances.describe_nodes(nodes)
     invoke("set_cluster_state", state_event)
     doc = stored(env)
     assert doc is not None and doc["state"] == "running"

@@ -37,15 +37,17 @@ def _still_there(instance_ids: list[str]) -> list[dict[str, Any]]:
     except ClientError as exc:
         if error_code(exc) != "InvalidInstanceID.NotFound":
             raise
-        found = [ec2.describe_instances([iid])[0] for iid in instance_ids if _known(iid)]
+        found = [inst for iid in instance_ids for inst in _describe_if_known(iid)]
     return [inst for inst in found if inst["State"]["Name"] != "terminated"]
 
 
-def _known(instance_id: str) -> bool:
+def _describe_if_known(instance_id: str) -> list[dict[str, Any]]:
     try:
-        return bool(ec2.describe_instances([instance_id]))
-    except ClientError:
-        return False
+        return ec2.describe_instances([instance_id])
+    except ClientError as exc:
+        if error_code(exc) != "InvalidInstanceID.NotFound":
+            raise
+        return []
 
 
 def tag_resources(spec: ClusterSpec, nodes: list[dict[str, str]]) -> None:

@@ -7,9 +7,6 @@ from typing import Any
 from milvus_cloud.catalog import MilvusType, NodeType, find_type
 from milvus_cloud.dal import ec2
 from milvus_cloud.errors import PermanentStepError
-
-# The steps after launch live in logic/instances.py, free of pydantic so that they start faster.
-from milvus_cloud.logic.instances import associate_address, check_instances, describe_nodes, tag_resources
 from milvus_cloud.settings import get_settings
 from milvus_cloud.spec import ClusterSpec
 from milvus_cloud.userdata import render_user_data
@@ -89,6 +86,3 @@ def launch_instances(spec: ClusterSpec, launch_token: str) -> list[dict[str, str
             master_ip = instance["PrivateIpAddress"]
         nodes.append({"node-type": node_type, "instance-id": instance["InstanceId"]})
     return nodes
-
-
-__all__ = ["associate_address", "check_instances", "describe_nodes", "launch_instances", "tag_resources"]
