@@ -181,7 +181,7 @@ def authorize_cidr_rules(group_id: str, rules: list[tuple[str, int, str | None]]
         client("ec2").authorize_security_group_ingress(GroupId=group_id, IpPermissions=_cidr_permissions(rules))
 
 
-def describe_cidr_rules(group_id: str, rules: list[tuple[str, int, str | None]]) -> None:
+def update_rule_descriptions(group_id: str, rules: list[tuple[str, int, str | None]]) -> None:
     """Set new descriptions on existing rules, in place."""
     if rules:
         client("ec2").update_security_group_rule_descriptions_ingress(

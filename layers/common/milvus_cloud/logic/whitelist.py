@@ -66,9 +66,8 @@ def desired_rules(request: WhitelistRequest) -> list[Rule]:
         if port_type is None:
             raise BadRequest(f"unsupported port-type: {entry.port_type}", code="unsupported-port-type")
         cidr = normalise_cidr(entry.source_ip)
-        rules.setdefault(
-            (cidr, port_type), (cidr, port_type, entry.description or None)
-        )  # a repeated entry counts once
+        # A repeated entry counts once.
+        rules.setdefault((cidr, port_type), (cidr, port_type, entry.description or None))
     limit = get_settings().max_whitelist_entries
     if len(rules) > limit:
         raise QuotaExceeded(f"whitelist quota reached: at most {limit} entries per cluster")
@@ -90,12 +89,7 @@ def reconcile_from_group(username: str, milvus_name: str, record: dict[str, Any]
     """After an interrupted change the group is the truth: store what it holds, if no change is in flight."""
     lease = record.get("whitelist-lease")
     if record.get("security-group-id") and (lease is None or lease < datetime.now(UTC)):
-        ports = {port: name for name, port in _ports().items()}
-        _record_actual(username, milvus_name, record["security-group-id"], ports)
-
-
-def _response(record: dict[str, Any], entries: list[dict[str, Any]]) -> WhitelistResponse:
-    return whitelist_response(record, entries)
+        _record_actual(username, milvus_name, record["security-group-id"])
 
 
 def set_whitelist(username: str, milvus_name: str, request: WhitelistRequest) -> WhitelistResponse:
@@ -110,13 +104,13 @@ def set_whitelist(username: str, milvus_name: str, request: WhitelistRequest) ->
         )
     if _as_rules(record.get("whitelist", [])) == set(desired) and not record.get("whitelist-pending"):
         request_context.nothing_changed.set(True)
-        return _response(record, record.get("whitelist", []))  # unchanged: no AWS write at all
+        return whitelist_response(record, record.get("whitelist", []))  # unchanged: no AWS write at all
     _take_lease(username, milvus_name)
     try:
         applied = _apply(username, milvus_name, record["security-group-id"], desired)
     finally:
         clusters.release_whitelist_lease(username, milvus_name)
-    return _response(record, applied)
+    return whitelist_response(record, applied)
 
 
 def _take_lease(username: str, milvus_name: str) -> None:
@@ -129,7 +123,6 @@ def _take_lease(username: str, milvus_name: str) -> None:
 
 def _apply(username: str, milvus_name: str, group_id: str, desired: list[Rule]) -> list[dict[str, Any]]:
     ports = _ports()
-    port_types = {port: name for name, port in ports.items()}
     actual = ec2.whitelist_rules(group_id, set(ports.values()))
     wanted = {(cidr, ports[pt]): desc for cidr, pt, desc in desired}
     have = {(r["CidrIpv4"], r["FromPort"]): (r.get("Description") or None, r["SecurityGroupRuleId"]) for r in actual}
@@ -137,11 +130,11 @@ def _apply(username: str, milvus_name: str, group_id: str, desired: list[Rule]) 
         ec2.revoke_rules(group_id, [rule_id for key, (_, rule_id) in have.items() if key not in wanted])
         ec2.authorize_cidr_rules(group_id, sorted((*key, desc) for key, desc in wanted.items() if key not in have))
         # A new description only: change it in place, so access never drops for a kept entry.
-        ec2.describe_cidr_rules(
+        ec2.update_rule_descriptions(
             group_id, sorted((*key, desc) for key, desc in wanted.items() if key in have and have[key][0] != desc)
         )
     except Exception as exc:
-        _record_actual(username, milvus_name, group_id, port_types)
+        _record_actual(username, milvus_name, group_id)
         raise ServiceUnavailable(
             "the whitelist could not be applied in full; the record shows what the group holds; retry",
             retry_after=get_settings().retry_after_seconds,
@@ -150,7 +143,8 @@ def _apply(username: str, milvus_name: str, group_id: str, desired: list[Rule]) 
     return _store(username, milvus_name, desired)
 
 
-def _record_actual(username: str, milvus_name: str, group_id: str, port_types: dict[int, str]) -> None:
+def _record_actual(username: str, milvus_name: str, group_id: str) -> None:
+    port_types = {port: name for name, port in _ports().items()}
     actual = ec2.whitelist_rules(group_id, set(port_types))
     rules = [(r["CidrIpv4"], port_types[r["FromPort"]], r.get("Description") or None) for r in actual]
     _store(username, milvus_name, rules)
